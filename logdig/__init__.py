@@ -1,0 +1,1 @@
+"""LogDig core: settings, event schema, queue and storage. No Flask inside."""

@@ -1,0 +1,222 @@
+"""The `logdig` command. Each sub-command reads the same LOGDIG_* / AWS_* settings.
+
+Errors are translated here, at the edge: a setting or service problem becomes a
+one-line message and exit status 1, never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import click
+from redis.exceptions import RedisError
+
+from logdig.config import SETTINGS, ConfigError, Settings
+from logdig.queue import EventQueue, Sites, connect
+from logdig.storage import StorageError, open_store
+
+SETTINGS_HELP = "Settings come from the environment: " + ", ".join(s.env for s in SETTINGS.values()) + "."
+
+
+def settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def translate_errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Service failures become a clear message and exit 1."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return f(*args, **kwargs)
+        except RedisError as e:
+            raise click.ClickException(f"Redis is unreachable ({e}); check LOGDIG_REDIS_URL") from None
+        except (StorageError, ConfigError) as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def redis_for(s: Settings):
+    if not s.redis_url:
+        raise click.ClickException("LOGDIG_REDIS_URL is not set (only `logdig dev` runs without Redis)")
+    return connect(s.redis_url)
+
+
+def script_tag(base_url: str, token: str) -> str:
+    return f'<script async src="{base_url.rstrip("/")}/clicktracker.js" data-token="{token}"></script>'
+
+
+def origin(value: str) -> str:
+    url = urlparse(value)
+    if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/") or url.query:
+        raise click.BadParameter(f"{value!r} is not an origin such as https://example.com")
+    return f"{url.scheme}://{url.netloc}".lower()
+
+
+@click.group(epilog=SETTINGS_HELP)
+@click.version_option(package_name="logdig")
+def main() -> None:
+    """LogDig: a self-hosted web activity collector."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Folder for objects [LOGDIG_DATA_DIR].")
+def dev(host: str, port: int, data_dir: str | None) -> None:
+    """Run everything in one process, with no services: collector, flush loop,
+    schedule and demo site. Uses an in-process Redis stand-in and a local folder
+    unless LOGDIG_REDIS_URL / LOGDIG_S3_ENDPOINT are set. Flushes on shutdown."""
+    from web.dev import run_dev
+
+    s = settings()
+    run_dev(s.replace(data_dir=data_dir) if data_dir else s, host, port)
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in compose).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
+@translate_errors
+def web(host: str, port: int, workers: int) -> None:
+    """Run the collector under gunicorn."""
+    from web.serve import serve_gunicorn
+
+    s = settings()
+    redis_for(s)
+    serve_gunicorn(host, port, workers)
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
+@translate_errors
+def worker(burst: bool) -> None:
+    """Run the RQ worker that executes flush and analysis jobs."""
+    from rq import Worker
+
+    from worker.jobs import QUEUE_NAME
+
+    w = Worker([QUEUE_NAME], connection=redis_for(settings()))
+    w.work(burst=burst, with_scheduler=False)
+
+
+@main.command(epilog=SETTINGS_HELP)
+@translate_errors
+def scheduler() -> None:
+    """Run the `rq cron` process that enqueues the flush every LOGDIG_FLUSH_INTERVAL
+    seconds (and the analysis every LOGDIG_ANALYZE_INTERVAL). Run exactly one."""
+    from rq.cron import CronScheduler
+
+    cron = CronScheduler(connection=redis_for(settings()))
+    cron.load_config_from_file("scheduler.cron")
+    cron.start()
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--force", is_flag=True, help="Write whatever is queued, even below LOGDIG_BATCH_MIN.")
+@translate_errors
+def flush(force: bool) -> None:
+    """Flush the queue into objects now, and exit (0 also when nothing is due)."""
+    from worker.jobs import flush as run_flush
+
+    s = settings()
+    redis_for(s)
+    click.echo(run_flush(force=force, settings=s).summary())
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--url", default="http://localhost:8000", show_default=True, help="Public URL of the collector.")
+@translate_errors
+def setup(url: str) -> None:
+    """Create the bucket, check Redis and storage, and print the tag to paste."""
+    s = settings()
+    redis = redis_for(s)
+    redis.ping()
+    click.echo(f"Redis: ok ({s.redis_url})")
+    store = open_store(s)
+    store.ensure_bucket()
+    click.echo(f"Storage: ok ({store.description})")
+    sites = Sites(redis).all()
+    if not sites:
+        click.echo("No site yet: run `logdig token create NAME --origin https://your.site`.")
+    for site in sites:
+        click.echo(f"Paste into every page of {site.name}:\n  {script_tag(url, site.token)}")
+
+
+@main.group()
+def token() -> None:
+    """Manage sites: their tokens and allowed origins."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    callback=lambda c, p, v: [origin(o) for o in v],
+    help="Page origin allowed to send with this token (repeatable). None: any origin.",
+)
+@translate_errors
+def token_create(name: str, origins: list[str]) -> None:
+    """Register a site and print its new token (alone, on stdout)."""
+    site = Sites(redis_for(settings())).create(name, origins)
+    click.echo(site.token)
+
+
+@token.command("list")
+@translate_errors
+def token_list() -> None:
+    """List sites: token, name, allowed origins."""
+    for site in Sites(redis_for(settings())).all():
+        click.echo(f"{site.token}\t{site.name}\t{' '.join(site.origins) or '*'}")
+
+
+@token.command("delete")
+@click.argument("token")
+@translate_errors
+def token_delete(token: str) -> None:
+    """Forget a token; the collector refuses it within 10 seconds."""
+    if not Sites(redis_for(settings())).delete(token):
+        raise click.ClickException("no such token")
+    click.echo("deleted")
+
+
+@main.command()
+@translate_errors
+def status() -> None:
+    """Show the queue and the counters."""
+    q = EventQueue(redis_for(settings()))
+    state = q.state()
+    click.echo(f"queued: {state.length}  in flight: {state.inflight}  oldest: {state.oldest_received_at or '-'}")
+    for name, n in sorted(q.stats().items()):
+        click.echo(f"{name}: {n}")
+
+
+def _add_analysis_commands() -> None:
+    """The analysis commands, when the analysis package is installed."""
+    if importlib.util.find_spec("analysis.cli") is None:
+        return
+    from analysis import cli as analysis_cli
+
+    for name in ("analyze_cmd", "funnel_group", "experiment_group"):
+        command = getattr(analysis_cli, name, None)
+        if command is not None:
+            main.add_command(command)
+
+
+_add_analysis_commands()
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""One Settings object, read from LOGDIG_* / AWS_* environment variables.
+
+Every default lives here with the reason for it. The README's settings table is
+checked against SETTINGS by tests/unit/test_docs.py, so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import NamedTuple
+
+
+class Setting(NamedTuple):
+    env: str
+    default: object
+    help: str
+
+
+# attribute name -> (environment variable, default, why)
+SETTINGS: dict[str, Setting] = {
+    "redis_url": Setting(
+        "LOGDIG_REDIS_URL", "", "Redis for the queue; empty in `logdig dev` means an in-process stand-in"
+    ),
+    "s3_endpoint": Setting(
+        "LOGDIG_S3_ENDPOINT",
+        "",
+        "S3 API URL (http://minio:9000, https://s3.amazonaws.com); empty writes to LOGDIG_DATA_DIR",
+    ),
+    "s3_bucket": Setting("LOGDIG_S3_BUCKET", "logdig", "bucket for raw objects and results"),
+    "aws_access_key_id": Setting("AWS_ACCESS_KEY_ID", "", "S3 access key (the name Spark's s3a and AWS tools read)"),
+    "aws_secret_access_key": Setting("AWS_SECRET_ACCESS_KEY", "", "S3 secret key"),
+    "aws_region": Setting("AWS_REGION", "us-east-1", "S3 region; MinIO ignores it"),
+    "data_dir": Setting("LOGDIG_DATA_DIR", "./logdig-data", "local folder for objects when no S3 endpoint is set"),
+    "batch_min": Setting("LOGDIG_BATCH_MIN", 100, "events queued before a flush writes (the original's 100)"),
+    "batch_max": Setting(
+        "LOGDIG_BATCH_MAX", 10_000, "most events in one object, so objects stay a size Spark splits well"
+    ),
+    "flush_interval": Setting("LOGDIG_FLUSH_INTERVAL", 60, "seconds between scheduled flushes"),
+    "max_wait": Setting(
+        "LOGDIG_MAX_WAIT", 300, "seconds the oldest event may wait before a smaller batch is written (the seed's 5 min)"
+    ),
+    "queue_max": Setting(
+        "LOGDIG_QUEUE_MAX", 1_000_000, "queued events beyond which the collector answers 503 (backpressure)"
+    ),
+    "dedupe_window": Setting("LOGDIG_DEDUPE_WINDOW", 3600, "seconds a (token, event_id) is remembered to drop repeats"),
+    "max_body": Setting("LOGDIG_MAX_BODY", 1024 * 1024, "largest POST /logs body in bytes (413 beyond)"),
+    "max_events": Setting("LOGDIG_MAX_EVENTS", 1000, "most events in one POST /logs (413 beyond)"),
+    "analyze_interval": Setting("LOGDIG_ANALYZE_INTERVAL", 900, "seconds between scheduled analysis runs"),
+    "admin_password": Setting("LOGDIG_ADMIN_PASSWORD", "", "password for the dashboard's admin pages"),
+}
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = ""
+    s3_endpoint: str = ""
+    s3_bucket: str = "logdig"
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
+    aws_region: str = "us-east-1"
+    data_dir: str = "./logdig-data"
+    batch_min: int = 100
+    batch_max: int = 10_000
+    flush_interval: int = 60
+    max_wait: int = 300
+    queue_max: int = 1_000_000
+    dedupe_window: int = 3600
+    max_body: int = 1024 * 1024
+    max_events: int = 1000
+    analyze_interval: int = 900
+    admin_password: str = ""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            setting = SETTINGS[f.name]
+            raw = environ.get(setting.env)
+            if raw is None or raw == "":
+                continue
+            if isinstance(setting.default, int):
+                try:
+                    number = int(raw)
+                except ValueError:
+                    raise ConfigError(f"{setting.env} must be a whole number, got {raw!r}") from None
+                if number < 1:
+                    raise ConfigError(f"{setting.env} must be at least 1, got {number}")
+                values[f.name] = number
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        settings = cls(**values)
+        if settings.batch_min > settings.batch_max:
+            raise ConfigError("LOGDIG_BATCH_MIN must not exceed LOGDIG_BATCH_MAX")
+        return settings
+
+    def replace(self, **changes: object) -> Settings:
+        return Settings(**{**self.__dict__, **changes})
+
+
+# Keep the dataclass and the table in step: a field without a row is a bug.
+assert [f.name for f in fields(Settings)] == list(SETTINGS), "Settings and SETTINGS differ"
+assert all(getattr(Settings, k) == s.default for k, s in SETTINGS.items()), "defaults differ"

@@ -1,0 +1,164 @@
+"""The event schema: parse a request body, validate each event, enrich it on the server.
+
+The schema is logdig/event.schema.json (documented field by field). Checks JSON
+Schema cannot express - finite numbers, the size and depth of `props`, fields only
+the server may set - live here, next to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot")
+PROPS_MAX_BYTES = 8 * 1024
+PROPS_MAX_DEPTH = 3
+
+
+class ClientError(Exception):
+    """A request we cannot take at all. `status` is the HTTP answer, `kind` the metric
+    label of the rejection. The tracker never retries these (except 503)."""
+
+    def __init__(self, status: int, field: str, reason: str, kind: str = "invalid", **extra: Any):
+        super().__init__(f"{field}: {reason}")
+        self.status, self.field, self.reason, self.kind, self.extra = status, field, reason, kind, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.reason, "field": self.field, **self.extra}
+
+
+@dataclass
+class Checked:
+    """The outcome of validating one request's events."""
+
+    valid: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, event)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(resources.files("logdig").joinpath("event.schema.json").read_text("utf-8"))
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_body(body: bytes, max_events: int) -> list[Any]:
+    """Decode a POST /logs body into a list of (unchecked) events."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ClientError(400, "body", f"not UTF-8: {e.reason} at byte {e.start}", "malformed") from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise ClientError(400, "body", f"malformed JSON: {e}", "malformed") from None
+    events = data if isinstance(data, list) else [data]
+    if not events:
+        raise ClientError(400, "body", "an empty array holds no events")
+    if len(events) > max_events:
+        raise ClientError(413, "body", f"{len(events)} events in one request; the limit is {max_events}", "too_large")
+    return events
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+def _path(error: Any) -> str:
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required":
+        # "'x' is a required property": name the missing field itself.
+        parts.append(error.message.split("'")[1])
+    elif error.validator == "additionalProperties":
+        return ",".join(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
+    return ".".join(parts) or "event"
+
+
+def _reason(error: Any) -> str:
+    if error.validator == "required":
+        return "missing"
+    if error.validator == "additionalProperties":
+        return "unknown field"
+    if error.validator == "pattern":
+        return f"does not match {error.validator_value}"
+    return error.message
+
+
+def check_event(event: Any) -> list[dict[str, str]]:
+    """All that is wrong with one event, as [{"field", "reason"}]; empty when it is valid."""
+    if not isinstance(event, dict):
+        return [{"field": "event", "reason": f"must be a JSON object, got {type(event).__name__}"}]
+    errors = [{"field": f, "reason": "set by the server; do not send it"} for f in SERVER_FIELDS if f in event]
+    clean = {k: v for k, v in event.items() if k not in SERVER_FIELDS}
+    errors += [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
+    props = event.get("props")
+    if isinstance(props, dict):
+        size = len(json.dumps(props, separators=(",", ":"), ensure_ascii=False).encode())
+        if size > PROPS_MAX_BYTES:
+            errors.append({"field": "props", "reason": f"{size} bytes serialised; the limit is {PROPS_MAX_BYTES}"})
+        if _depth(props) > PROPS_MAX_DEPTH:
+            errors.append({"field": "props", "reason": f"nested deeper than {PROPS_MAX_DEPTH} levels"})
+    return errors
+
+
+def check_events(events: list[Any]) -> Checked:
+    checked = Checked()
+    for index, event in enumerate(events):
+        errors = check_event(event)
+        if errors:
+            checked.rejected.append({"index": index, "errors": errors})
+        else:
+            checked.valid.append((index, event))
+    return checked
+
+
+def received_at(now: datetime) -> str:
+    """The server's receive time: ISO-8601 UTC with milliseconds, as JavaScript prints it."""
+    now = now.astimezone(UTC)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def received_day(line: bytes | str) -> str:
+    """The YYYY-MM-DD day folder of an encoded event, from its received_at."""
+    return json.loads(line)["received_at"][:10]
+
+
+@lru_cache(maxsize=4096)  # bounded: user agents are many but skewed
+def _user_agent(ua: str) -> dict[str, Any]:
+    from ua_parser import parse
+
+    result = parse(ua).with_defaults()
+    return {
+        "browser": result.user_agent.family,
+        "os": result.os.family,
+        "device": result.device.family,
+        "bot": result.device.family == "Spider",
+    }
+
+
+def enrich(event: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Add what only the server knows. The client's fields, timestamp included, stay as sent."""
+    return {**event, "received_at": received_at(now), **_user_agent(event["user_agent"])}
+
+
+def encode(event: dict[str, Any]) -> str:
+    """One JSON Lines line (without its newline). Encoded once, at ingest, so a retried
+    flush writes exactly the same bytes and the SHA-256 name stays the same."""
+    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,223 @@
+"""The Redis list that stands in for SQS: push, reserve a batch, acknowledge, recover.
+
+Every Redis key name LogDig uses is defined in this module.
+
+A flush moves a batch atomically from the queue into an in-flight list, writes it,
+then acknowledges it. A flusher that dies leaves the in-flight list behind and the
+next flush writes the same bytes again, under the same SHA-256 names. Concurrent
+flushers are harmless for the same reason; the acknowledgement deletes the
+in-flight list only if it still holds exactly the batch that was written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+
+PREFIX = "logdig:"
+QUEUE = PREFIX + "queue"
+INFLIGHT = PREFIX + "inflight"
+SITES = PREFIX + "sites"
+STATS = PREFIX + "stats"
+SEEN = PREFIX + "seen:"  # + token + ":" + event_id, expires after LOGDIG_DEDUPE_WINDOW
+DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
+
+# Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
+_CHUNK = 1000
+
+# KEYS: queue, stats, one seen-key per event.
+# ARGV: queue_max, window, k, k (reason, count) pairs of rejections, then the events.
+# One round trip: the cap check, the repeat check, the push and the counters together.
+_INGEST = """
+local k = tonumber(ARGV[3])
+local first = 4 + 2 * k
+local n = #KEYS - 2
+if n > 0 and redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
+local fresh = {}
+for i = 1, n do
+  if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ARGV[2]) then
+    fresh[#fresh + 1] = ARGV[first + i - 1]
+  end
+end
+for i = 1, #fresh, CHUNK do
+  redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + CHUNK - 1, #fresh)))
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
+  redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh)
+end
+for j = 0, k - 1 do
+  redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[4 + 2 * j], ARGV[5 + 2 * j])
+end
+return #fresh
+""".replace("CHUNK", str(_CHUNK))
+
+# KEYS: queue, inflight. ARGV: most events to take.
+# An existing in-flight batch is returned as is (recovery), never mixed with new events.
+_RESERVE = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('LRANGE', KEYS[2], 0, -1) end
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+for i = 1, #items, CHUNK do
+  redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + CHUNK - 1, #items)))
+end
+if #items > 0 then redis.call('LTRIM', KEYS[1], #items, -1) end
+return items
+""".replace("CHUNK", str(_CHUNK))
+
+# KEYS: inflight. ARGV: sha1 of the batch joined by newlines.
+_ACK = """
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+if #items > 0 and redis.sha1hex(table.concat(items, '\\n')) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+
+def connect(url: str) -> Redis:
+    """A Redis client for LOGDIG_REDIS_URL (redis://, rediss://, unix://).
+
+    An empty URL gives an in-process stand-in (fakeredis), for `logdig dev` only.
+    """
+    if not url:
+        import fakeredis
+
+        return fakeredis.FakeRedis()
+    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
+
+
+class QueueFull(Exception):
+    """The queue is over LOGDIG_QUEUE_MAX: the collector answers 503 (backpressure)."""
+
+
+@dataclass(frozen=True)
+class Site:
+    token: str
+    name: str
+    origins: tuple[str, ...] = ()
+
+    def allows(self, origin: str | None) -> bool:
+        """No origins configured: any page may send. Otherwise the Origin must be listed."""
+        return not self.origins or (origin is not None and origin.lower() in self.origins)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    length: int
+    oldest_received_at: datetime | None
+    inflight: int
+
+
+def _batch_digest(items: Sequence[bytes]) -> str:
+    return hashlib.sha1(b"\n".join(items)).hexdigest()
+
+
+def _parse_received_at(item: bytes) -> datetime | None:
+    try:
+        stamp = json.loads(item)["received_at"]
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+class EventQueue:
+    def __init__(self, redis: Redis):
+        self.redis = redis
+        self._ingest = redis.register_script(_INGEST)
+        self._reserve = redis.register_script(_RESERVE)
+        self._ack = redis.register_script(_ACK)
+
+    # -- collector side -----------------------------------------------------------------
+
+    def push(
+        self,
+        events: Sequence[tuple[str, str, str]],
+        queue_max: int,
+        dedupe_window: int,
+        rejected: Mapping[str, int] | None = None,
+    ) -> tuple[int, int]:
+        """Queue (token, event_id, encoded line) triples, dropping repeats, and count
+        the request's rejections by reason - all in one round trip.
+
+        Returns (accepted, duplicates); raises QueueFull when over the cap.
+        """
+        reasons = [x for reason, n in (rejected or {}).items() if n for x in (reason, n)]
+        keys = [QUEUE, STATS] + [f"{SEEN}{token}:{event_id}" for token, event_id, _ in events]
+        args = [queue_max, dedupe_window, len(reasons) // 2, *reasons] + [line for _, _, line in events]
+        accepted = int(self._ingest(keys=keys, args=args))
+        if accepted < 0:
+            raise QueueFull(f"the queue holds {queue_max} events or more")
+        return accepted, len(events) - accepted
+
+    # -- flush side ---------------------------------------------------------------------
+
+    def state(self) -> QueueState:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(QUEUE)
+        pipe.lindex(QUEUE, 0)
+        pipe.llen(INFLIGHT)
+        length, oldest, inflight = pipe.execute()
+        return QueueState(length, _parse_received_at(oldest) if oldest else None, inflight)
+
+    def reserve(self, most: int) -> list[bytes]:
+        """Move up to `most` events into the in-flight list, or return the one left there."""
+        return list(self._reserve(keys=[QUEUE, INFLIGHT], args=[most]))
+
+    def ack(self, batch: Sequence[bytes]) -> bool:
+        """Forget a written batch. False when another flusher already acknowledged it."""
+        return bool(self._ack(keys=[INFLIGHT], args=[_batch_digest(batch)]))
+
+    def count(self, **fields: int) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for name, n in fields.items():
+            pipe.hincrby(STATS, name, n)
+        pipe.execute()
+
+    def stats(self) -> dict[str, int]:
+        return {k.decode(): int(v) for k, v in self.redis.hgetall(STATS).items()}
+
+
+class Sites:
+    """Registered sites: a token each, and the origins allowed to send with it."""
+
+    def __init__(self, redis: Redis):
+        self.redis = redis
+
+    def create(self, name: str, origins: Iterable[str] = (), token: str | None = None) -> Site:
+        site = Site(token or secrets.token_urlsafe(18), name, tuple(o.lower() for o in origins))
+        record = {"name": site.name, "origins": list(site.origins), "created_at": datetime.now(UTC).isoformat()}
+        self.redis.hset(SITES, site.token, json.dumps(record))
+        return site
+
+    def get(self, token: str) -> Site | None:
+        return self.get_many([token])[token]
+
+    def get_many(self, tokens: Sequence[str]) -> dict[str, Site | None]:
+        """Look several tokens up in one round trip."""
+        raws = self.redis.hmget(SITES, list(tokens)) if tokens else []
+        return {t: self._site(t, raw) if raw else None for t, raw in zip(tokens, raws, strict=True)}
+
+    def all(self) -> list[Site]:
+        return sorted(
+            (self._site(token.decode(), raw) for token, raw in self.redis.hgetall(SITES).items()),
+            key=lambda s: s.name,
+        )
+
+    def by_name(self, name: str) -> Site | None:
+        return next((s for s in self.all() if s.name == name), None)
+
+    def delete(self, token: str) -> bool:
+        return bool(self.redis.hdel(SITES, token))
+
+    @staticmethod
+    def _site(token: str, raw: bytes | str) -> Site:
+        record: dict[str, Any] = json.loads(raw)
+        return Site(token, record["name"], tuple(record.get("origins", ())))

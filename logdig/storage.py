@@ -1,0 +1,161 @@
+"""Object storage: the S3 API (minio SDK) or a local folder, and the key layout.
+
+Only this module knows object keys. Raw events live at YYYY-MM-DD/<sha256>.jsonl,
+analysis results under results/, so a Spark glob over the day folders stays clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlparse
+
+from logdig.config import ConfigError, Settings
+
+RESULTS_PREFIX = "results/"
+RAW_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})/([0-9a-f]{64})\.jsonl$")
+
+
+class StorageError(RuntimeError):
+    """The store failed or returned something other than what was written: retry later."""
+
+
+def raw_key(day: date, data: bytes) -> str:
+    """The key of a raw object: its UTC receive day and the SHA-256 of its exact bytes."""
+    return f"{day.isoformat()}/{hashlib.sha256(data).hexdigest()}.jsonl"
+
+
+def day_prefix(day: date) -> str:
+    return f"{day.isoformat()}/"
+
+
+def results_key(job: str, token: str, day: date | str) -> str:
+    day = day.isoformat() if isinstance(day, date) else day
+    return f"{RESULTS_PREFIX}{job}/{token}/{day}.json"
+
+
+class ObjectStore(Protocol):
+    description: str
+
+    def put(self, key: str, data: bytes, content_type: str = ...) -> None: ...
+    def get(self, key: str) -> bytes: ...
+    def list(self, prefix: str = "") -> Iterator[str]: ...
+    def stat(self, key: str) -> tuple[int, str]: ...
+    def ensure_bucket(self) -> None: ...
+
+
+class LocalStore:
+    """The S3 layout in a folder. Writes are atomic: a temp file renamed into place."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root).resolve()
+        self.description = f"local folder {self.root}"
+
+    def _path(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if self.root not in path.parents:
+            raise ValueError(f"key escapes the data folder: {key!r}")
+        return path
+
+    def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except OSError as e:
+            raise StorageError(f"cannot write {path}: {e}") from e
+
+    def get(self, key: str) -> bytes:
+        return self._path(key).read_bytes()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        if not self.root.is_dir():
+            return
+        for path in sorted(self.root.rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if path.is_file() and not path.name.startswith(".tmp-") and key.startswith(prefix):
+                yield key
+
+    def stat(self, key: str) -> tuple[int, str]:
+        data = self.get(key)
+        return len(data), hashlib.md5(data).hexdigest()
+
+    def ensure_bucket(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StorageError(f"cannot create {self.root}: {e}") from e
+
+
+class S3Store:
+    """Any S3 API (MinIO, AWS S3) through the minio SDK."""
+
+    def __init__(self, settings: Settings):
+        from minio import Minio
+
+        url = urlparse(settings.s3_endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            raise ConfigError(f"LOGDIG_S3_ENDPOINT must be an http(s) URL, got {settings.s3_endpoint!r}")
+        self.bucket = settings.s3_bucket
+        self.client = Minio(
+            url.netloc,
+            access_key=settings.aws_access_key_id or None,
+            secret_key=settings.aws_secret_access_key or None,
+            region=settings.aws_region or None,
+            secure=url.scheme == "https",
+        )
+        self.description = f"s3 bucket {self.bucket} at {settings.s3_endpoint}"
+
+    def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
+        from minio.error import MinioException
+
+        try:
+            result = self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
+        except (MinioException, OSError) as e:
+            raise StorageError(f"cannot write s3://{self.bucket}/{key}: {e}") from e
+        # A single-part upload's ETag is the MD5 of its bytes: check what arrived.
+        if result.etag and result.etag.strip('"') != hashlib.md5(data).hexdigest():
+            raise StorageError(f"s3://{self.bucket}/{key}: ETag {result.etag} does not match the bytes sent")
+
+    def get(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            yield obj.object_name
+
+    def stat(self, key: str) -> tuple[int, str]:
+        st = self.client.stat_object(self.bucket, key)
+        return st.size, (st.etag or "").strip('"')
+
+    def ensure_bucket(self) -> None:
+        from minio.error import MinioException
+
+        try:
+            if not self.client.bucket_exists(self.bucket):
+                self.client.make_bucket(self.bucket)
+        except (MinioException, OSError) as e:
+            raise StorageError(f"cannot reach or create bucket {self.bucket}: {e}") from e
+
+
+def open_store(settings: Settings) -> ObjectStore:
+    if settings.s3_endpoint:
+        return S3Store(settings)
+    return LocalStore(settings.data_dir)

@@ -1,0 +1,1 @@
+"""What runs when: the `rq cron` configuration (scheduler/cron.py)."""

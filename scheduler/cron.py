@@ -1,0 +1,20 @@
+"""The schedule, as an `rq cron` configuration file.
+
+`logdig scheduler` loads it; so does `rq cron scheduler/cron.py --url $LOGDIG_REDIS_URL`.
+Run exactly one scheduler: rq's cron has no leader lock, so two would enqueue twice
+(harmless for the flush, which is idempotent, but wasted work).
+"""
+
+from rq import cron
+
+from logdig.config import Settings
+from worker.jobs import QUEUE_NAME, analysis_available, analyze_job, flush_job
+
+settings = Settings.from_env()
+
+# A flush that finds too little to write returns at once, so a short interval is cheap;
+# LOGDIG_MAX_WAIT, not this, bounds how long a quiet site's events wait.
+cron.register(flush_job, QUEUE_NAME, interval=settings.flush_interval, job_timeout=600, name="flush")
+
+if analysis_available():
+    cron.register(analyze_job, QUEUE_NAME, interval=settings.analyze_interval, job_timeout=3600, name="analyze")

@@ -1,0 +1,151 @@
+"""Shared fixtures: a private redis-server, an S3 API server, a live collector.
+
+The servers are real processes on free ports (a unix socket for Redis), started once
+per test session; each test gets an empty Redis database and a fresh bucket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from redis import Redis
+
+from logdig.config import Settings
+
+
+def _require(binary: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.fail(f"{binary} is not installed: run `bash .ci/run` or `apt-get install -y {binary}`")
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A private redis-server on a unix socket; yields its unix:// URL."""
+    tmp = tempfile.mkdtemp(prefix="logdig-redis-")
+    sock = os.path.join(tmp, "redis.sock")
+    proc = subprocess.Popen(
+        [
+            _require("redis-server"),
+            "--port",
+            "0",
+            "--unixsocket",
+            sock,
+            "--dir",
+            tmp,
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"unix://{sock}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            Redis.from_url(url).ping()
+            break
+        except Exception:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.02)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def redis(redis_server: str) -> Iterator[Redis]:
+    client = Redis.from_url(redis_server)
+    client.flushall()
+    yield client
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """An S3 API server (moto in server mode) on a free port; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(s3_server: str, redis_server: str, redis: Redis, tmp_path: Path) -> Settings:
+    """Settings for the real services, with a bucket of this test's own."""
+    from logdig.storage import open_store
+
+    settings = Settings(
+        redis_url=redis_server,
+        s3_endpoint=s3_server,
+        s3_bucket=f"t-{uuid.uuid4().hex[:12]}",
+        aws_access_key_id="test",
+        aws_secret_access_key="test-secret",
+        data_dir=str(tmp_path / "data"),
+    )
+    open_store(settings).ensure_bucket()
+    return settings
+
+
+@pytest.fixture
+def local_settings(redis_server: str, redis: Redis, tmp_path: Path) -> Settings:
+    return Settings(redis_url=redis_server, data_dir=str(tmp_path / "data"))
+
+
+@dataclass
+class LiveCollector:
+    url: str
+    token: str
+    settings: Settings
+    server: object
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+def start_collector(settings: Settings, port: int = 0, token: str | None = None, **app_kwargs) -> LiveCollector:
+    """The collector app on a real HTTP server in a thread."""
+    from werkzeug.serving import make_server
+
+    from logdig.queue import Sites, connect
+    from web import create_app
+
+    redis = connect(settings.redis_url)
+    if token is None:
+        token = Sites(redis).create("test-site").token
+    app = create_app(settings, redis=redis, **app_kwargs)
+    app.config["LOGDIG_DEMO_TOKEN"] = token
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return LiveCollector(f"http://127.0.0.1:{server.server_port}", token, settings, server, thread)
+
+
+@pytest.fixture
+def live_collector(local_settings: Settings) -> Iterator[LiveCollector]:
+    collector = start_collector(local_settings)
+    yield collector
+    collector.stop()

@@ -1,0 +1,80 @@
+"""The collector: a Flask application factory.
+
+No module-level clients: create_app() builds the Redis client, queue and store from
+Settings (or takes them injected, as tests and `logdig dev` do).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+
+from flask import Flask, jsonify
+from redis import Redis
+from redis.exceptions import RedisError
+from werkzeug.exceptions import HTTPException
+
+from logdig.config import Settings
+from logdig.queue import EventQueue, Sites, connect
+from logdig.storage import ObjectStore, open_store
+
+log = logging.getLogger("logdig.web")
+
+# Blueprints that other parts of LogDig add when present (tracker, dashboard).
+OPTIONAL_BLUEPRINTS = ("web.tracker", "web.dashboard")
+
+
+def create_app(
+    settings: Settings | None = None,
+    redis: Redis | None = None,
+    store: ObjectStore | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Flask:
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    redis = redis if redis is not None else connect(settings.redis_url)
+    app.extensions["logdig"] = {
+        "settings": settings,
+        "redis": redis,
+        "queue": EventQueue(redis),
+        "sites": Sites(redis),
+        "store": store,
+        "store_factory": lambda: open_store(settings),
+        "clock": clock,
+    }
+    # Flask/werkzeug refuse larger bodies before we read them (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+
+    from web.collector import bp as collector
+
+    app.register_blueprint(collector)
+    for name in OPTIONAL_BLUEPRINTS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+            continue
+        app.register_blueprint(module.bp)
+
+    @app.errorhandler(HTTPException)
+    def http_error(e: HTTPException):
+        response = jsonify({"error": e.description, "field": "request", "status": e.code})
+        return response, e.code
+
+    @app.errorhandler(RedisError)
+    def redis_down(e: RedisError):
+        log.error("redis unavailable: %s", e)
+        response = jsonify({"error": "queue unavailable, retry later", "field": "queue", "status": 503})
+        response.headers["Retry-After"] = "5"
+        return response, 503
+
+    @app.errorhandler(Exception)
+    def unexpected(e: Exception):
+        # A bug on our side: log it, answer JSON, never a traceback to the client.
+        log.exception("unhandled error")
+        return jsonify({"error": "internal error", "field": "server", "status": 500}), 500
+
+    return app

@@ -1,0 +1,164 @@
+"""The collector API: POST /logs, the deployment check, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import generate_latest
+from redis.exceptions import RedisError
+
+from logdig.events import ClientError, check_events, encode, enrich, parse_body
+from logdig.queue import QueueFull, Site
+from web.metrics import registry_for
+
+bp = Blueprint("collector", __name__)
+
+CONTENT_TYPES = ("application/json", "text/plain")
+# A known token is trusted for this long without asking Redis again, so a valid
+# request costs one round trip. Deleting a token takes effect within this time.
+SITE_CACHE_SECONDS = 10.0
+
+
+def ctx() -> dict[str, Any]:
+    return current_app.extensions["logdig"]
+
+
+def _error(e: ClientError) -> Response:
+    response = jsonify({**e.body(), "status": e.status})
+    response.status_code = e.status
+    if e.status == 503:
+        response.headers["Retry-After"] = "30"
+    return response
+
+
+def _cors(response: Response, origin: str | None) -> Response:
+    """Let the page that sent the events read the answer (and the tracker learn which it took)."""
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    return response
+
+
+def _sites(tokens: set[str]) -> dict[str, Site | None]:
+    """The sites of a request's tokens; uncached ones looked up in one round trip."""
+    cache: dict[str, tuple[Site, float]] = ctx().setdefault("site_cache", {})
+    now = time.monotonic()
+    found = {t: hit[0] for t in tokens if (hit := cache.get(t)) and hit[1] > now}
+    missing = sorted(tokens - found.keys())
+    for token, site in ctx()["sites"].get_many(missing).items():
+        found[token] = site
+        if site:
+            cache[token] = (site, now + SITE_CACHE_SECONDS)
+    return found
+
+
+@bp.get("/")
+def deployment_check() -> str:
+    return "Success"
+
+
+@bp.route("/logs", methods=["OPTIONS"])
+def preflight() -> Response:
+    response = Response(status=204)
+    response.headers["Access-Control-Allow-Methods"] = "POST"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return _cors(response, request.headers.get("Origin"))
+
+
+@bp.post("/logs")
+def collect() -> Response:
+    origin = request.headers.get("Origin")
+    try:
+        return _cors(_collect(origin), origin)
+    except ClientError as e:
+        with contextlib.suppress(RedisError):  # the client's answer matters more than the counter
+            ctx()["queue"].push([], 1, 1, rejected=e.extra.pop("counts", None) or {e.kind: 1})
+        # A refused origin learns nothing from the answer: no CORS header for it.
+        return _error(e) if e.kind == "origin" else _cors(_error(e), origin)
+
+
+def _read_body(max_body: int) -> bytes:
+    if request.mimetype not in CONTENT_TYPES:
+        got = request.mimetype or "none"
+        raise ClientError(415, "Content-Type", f"must be application/json or text/plain, got {got!r}", "content_type")
+    # The declared length is checked first; the read is capped for chunked bodies.
+    if (request.content_length or 0) > max_body:
+        raise ClientError(413, "body", f"larger than {max_body} bytes", "too_large")
+    body = request.stream.read(max_body + 1)
+    if len(body) > max_body:
+        raise ClientError(413, "body", f"larger than {max_body} bytes", "too_large")
+    return body
+
+
+def _token_problem(site: Site | None, origin: str | None) -> tuple[str, str] | None:
+    if site is None:
+        return "unknown_token", "unknown token"
+    if not site.allows(origin):
+        return "origin", f"origin {origin!r} is not allowed for this token"
+    return None
+
+
+def _collect(origin: str | None) -> Response:
+    settings = ctx()["settings"]
+    events = parse_body(_read_body(settings.max_body), settings.max_events)
+    checked = check_events(events)
+    reasons = Counter({"invalid": len(checked.rejected)})
+    sites = _sites({event["token"] for _, event in checked.valid})
+
+    now = datetime.fromtimestamp(ctx()["clock"](), UTC)
+    lines = []
+    for index, event in checked.valid:
+        problem = _token_problem(sites[event["token"]], origin)
+        if problem:
+            reasons[problem[0]] += 1
+            checked.rejected.append({"index": index, "errors": [{"field": "token", "reason": problem[1]}]})
+        else:
+            lines.append((event["token"], event["event_id"], encode(enrich(event, now))))
+    checked.rejected.sort(key=lambda r: r["index"])
+
+    if not lines:
+        # Nothing to take: the first problem names the field; all of them are listed.
+        first = checked.rejected[0]["errors"][0]
+        kind = max(reasons, key=lambda k: reasons[k])
+        status = 403 if kind in ("unknown_token", "origin") else 400
+        raise ClientError(status, first["field"], first["reason"], kind, rejected=checked.rejected, counts=reasons)
+
+    try:
+        accepted, duplicates = ctx()["queue"].push(lines, settings.queue_max, settings.dedupe_window, reasons)
+    except QueueFull:
+        raise ClientError(503, "queue", "the collector is over capacity, retry later", "queue_full") from None
+    response = jsonify({"accepted": accepted, "duplicates": duplicates, "rejected": checked.rejected})
+    response.status_code = 202
+    return response
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    settings = ctx()["settings"]
+    try:
+        length = ctx()["queue"].state().length
+    except RedisError as e:
+        response = jsonify({"status": "unavailable", "redis": f"unreachable: {e}"})
+        response.status_code = 503
+        return response
+    if length >= settings.queue_max:
+        response = jsonify({"status": "over capacity", "queue": length, "queue_max": settings.queue_max})
+        response.status_code = 503
+        return response
+    return jsonify({"status": "ready", "queue": length, "queue_max": settings.queue_max})
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    return Response(generate_latest(registry_for(ctx()["queue"])), mimetype="text/plain; version=0.0.4")

@@ -1,0 +1,1 @@
+"""RQ jobs: flush the queue into objects, run the scheduled analysis."""

@@ -1,0 +1,120 @@
+"""The old Lambda's job: move queued events into day-partitioned objects.
+
+reserve -> group by received day -> encode -> write (retried) -> acknowledge.
+Nothing is acknowledged before every object of the batch is written, and the
+object names are the SHA-256 of their bytes, so a retry after a crash rewrites
+the same objects instead of adding new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+from logdig.config import Settings
+from logdig.events import received_day
+from logdig.queue import EventQueue
+from logdig.storage import ObjectStore, StorageError, raw_key
+
+log = logging.getLogger("logdig.flush")
+
+# Seconds between write attempts; the batch stays in Redis throughout.
+RETRY_DELAYS = (0.5, 1, 2, 4, 8)
+
+
+@dataclass
+class FlushReport:
+    objects: list[str] = field(default_factory=list)
+    events: int = 0
+    bytes: int = 0
+    recovered: int = 0
+    reason: str = "nothing queued"
+
+    def summary(self) -> str:
+        if not self.objects:
+            return f"no object written ({self.reason})"
+        return f"wrote {self.events} events in {len(self.objects)} objects ({self.bytes} bytes)"
+
+
+def group_by_day(batch: list[bytes]) -> dict[date, bytes]:
+    """One object body per UTC receive day, lines kept in queue order."""
+    days: dict[str, list[bytes]] = {}
+    for line in batch:
+        days.setdefault(received_day(line), []).append(line)
+    return {date.fromisoformat(day): b"\n".join(lines) + b"\n" for day, lines in days.items()}
+
+
+class Flusher:
+    def __init__(
+        self,
+        queue: EventQueue,
+        store: ObjectStore,
+        settings: Settings,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.queue, self.store, self.settings = queue, store, settings
+        self.clock, self.sleep = clock, sleep
+
+    def due(self, force: bool) -> str | None:
+        """Why a batch should be written now, or None to wait."""
+        state = self.queue.state()
+        if state.inflight:
+            return "recovering an unacknowledged batch"
+        if not state.length:
+            return None
+        if force:
+            return "forced"
+        if state.length >= self.settings.batch_min:
+            return f"{state.length} events queued"
+        if state.oldest_received_at is not None:
+            now = datetime.fromtimestamp(self.clock(), UTC)
+            age = (now - state.oldest_received_at).total_seconds()
+            if age >= self.settings.max_wait:
+                return f"oldest event waited {age:.0f} s"
+        return None
+
+    def flush(self, force: bool = False) -> FlushReport:
+        """Write batches while one is due. Raises StorageError when a write keeps failing."""
+        report = FlushReport()
+        # Bounded, so a busy queue cannot keep one flush running for ever.
+        for _ in range(self.queue.state().length // self.settings.batch_max + 2):
+            reason = self.due(force)
+            if reason is None:
+                if not report.objects:
+                    report.reason = "queue below LOGDIG_BATCH_MIN and younger than LOGDIG_MAX_WAIT"
+                break
+            report.reason = reason
+            batch = self.queue.reserve(self.settings.batch_max)
+            if not batch:
+                break
+            self._write(batch, report)
+            if not self.queue.ack(batch):
+                log.info("batch already acknowledged by another flusher")
+        return report
+
+    def _write(self, batch: list[bytes], report: FlushReport) -> None:
+        for day, body in group_by_day(batch).items():
+            key = raw_key(day, body)
+            self._put(key, body)
+            report.objects.append(key)
+            report.bytes += len(body)
+            self.queue.count(objects_written=1, bytes_written=len(body))
+        report.events += len(batch)
+        self.queue.count(flushes=1)
+
+    def _put(self, key: str, body: bytes) -> None:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+            try:
+                self.store.put(key, body)
+                return
+            except StorageError as e:
+                if delay is None:
+                    self.queue.count(flush_failures=1)
+                    raise
+                self.queue.count(write_retries=1)
+                log.warning("write %s failed (attempt %d), retrying in %s s: %s", key, attempt, delay, e)
+                self.sleep(delay)
