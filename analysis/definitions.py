@@ -1,0 +1,204 @@
+"""Funnel and experiment definitions: their shape, their checks, and their home in Redis.
+
+Each kind is one Redis hash, ``logdig:definitions:funnel`` and
+``logdig:definitions:experiment`` (the prefix is ``logdig.queue.DEFINITIONS``; only
+``logdig/queue.py`` names Redis keys), mapping a definition's name to its JSON.
+
+A *step* (funnel step or experiment goal) is either ``{"url": PATTERN}``, matching page
+views whose normalised page (see ``analysis.schema``) matches ``PATTERN`` where ``*``
+stands for any characters, or ``{"event": NAME}``, matching ``custom`` events with that
+``name``.
+
+Funnel JSON::
+
+    {"name": "signup", "token": "tokA" | null, "window_seconds": 3600,
+     "steps": [{"url": "https://shop.example/pricing"}, {"url": "*/signup"},
+               {"event": "purchase"}]}
+
+Experiment JSON (exposure events carry ``name`` = experiment, ``variant``)::
+
+    {"name": "new_button", "token": "tokA" | null, "control": "control",
+     "goal": {"event": "purchase"}, "weights": {"control": 0.5, "green": 0.5} | null}
+
+``weights`` are the intended traffic split for the sample-ratio check; without them
+the variants seen are expected to be equal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from logdig.queue import DEFINITIONS
+
+KINDS = ("funnel", "experiment")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_STEPS = 20
+DEFAULT_WINDOW = 24 * 3600  # a funnel's default time window: one day
+
+
+class DefinitionError(ValueError):
+    """A definition is malformed; the message says which part and why."""
+
+
+@dataclass(frozen=True)
+class Step:
+    url: str | None = None
+    event: str | None = None
+
+    def label(self) -> str:
+        return f"url {self.url}" if self.url is not None else f"event {self.event}"
+
+    def regex(self) -> str:
+        """The URL pattern as an anchored regular expression (both engines' syntax)."""
+        assert self.url is not None
+        return "^" + ".*".join(re.sub(r"([.^$+?()\[\]{}|\\])", r"\\\1", p) for p in self.url.split("*")) + "$"
+
+
+@dataclass(frozen=True)
+class Funnel:
+    name: str
+    steps: tuple[Step, ...]
+    window_seconds: int = DEFAULT_WINDOW
+    token: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "token": self.token,
+            "window_seconds": self.window_seconds,
+            "steps": [_step_json(s) for s in self.steps],
+        }
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    goal: Step
+    control: str = "control"
+    token: str | None = None
+    weights: dict[str, float] | None = field(default=None, hash=False)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["goal"] = _step_json(self.goal)
+        return d
+
+
+def _step_json(step: Step) -> dict:
+    return {"url": step.url} if step.url is not None else {"event": step.event}
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise DefinitionError(f"{what} must be 1-64 characters of letters, digits, '_', '.', '-'; got {value!r}")
+    return value
+
+
+def _token(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise DefinitionError(f"token must be a string, got {value!r}")
+    return value
+
+
+def parse_step(value: Any, what: str = "step") -> Step:
+    if isinstance(value, str):  # shorthand used by the CLI: "url:PATTERN" or "event:NAME"
+        kind, sep, arg = value.partition(":")
+        if not sep or kind not in ("url", "event"):
+            raise DefinitionError(f"{what} must look like url:PATTERN or event:NAME, got {value!r}")
+        value = {kind: arg}
+    if not isinstance(value, dict) or len(value) != 1 or not ({"url", "event"} & value.keys()):
+        raise DefinitionError(f'{what} must be {{"url": PATTERN}} or {{"event": NAME}}, got {value!r}')
+    ((kind, arg),) = value.items()
+    if not isinstance(arg, str) or not arg or len(arg) > 2048:
+        raise DefinitionError(f"{what}: the {kind} must be a non-empty string of at most 2048 characters")
+    return Step(url=arg) if kind == "url" else Step(event=arg)
+
+
+def parse_funnel(doc: Any) -> Funnel:
+    if not isinstance(doc, dict):
+        raise DefinitionError("a funnel must be a JSON object")
+    steps = doc.get("steps")
+    if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
+        raise DefinitionError(f"a funnel needs 2 to {MAX_STEPS} steps")
+    window = doc.get("window_seconds", DEFAULT_WINDOW)
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 31 * 86400:
+        raise DefinitionError(f"window_seconds must be a whole number from 1 to {31 * 86400}, got {window!r}")
+    return Funnel(
+        name=_name(doc.get("name"), "name"),
+        steps=tuple(parse_step(s, f"step {i + 1}") for i, s in enumerate(steps)),
+        window_seconds=window,
+        token=_token(doc.get("token")),
+    )
+
+
+def parse_experiment(doc: Any) -> Experiment:
+    if not isinstance(doc, dict):
+        raise DefinitionError("an experiment must be a JSON object")
+    control = doc.get("control", "control")
+    if not isinstance(control, str) or not control:
+        raise DefinitionError("control must be the control variant's name")
+    weights = doc.get("weights")
+    if weights is not None:
+        ok = (
+            isinstance(weights, dict)
+            and len(weights) >= 2
+            and all(
+                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+                for k, v in weights.items()
+            )
+        )
+        if not ok:
+            raise DefinitionError("weights must map two or more variant names to positive numbers")
+        if control not in weights:
+            raise DefinitionError(f"weights must include the control variant {control!r}")
+        weights = {k: float(v) for k, v in weights.items()}
+    return Experiment(
+        name=_name(doc.get("name"), "name"),
+        goal=parse_step(doc.get("goal"), "goal"),
+        control=control,
+        token=_token(doc.get("token")),
+        weights=weights,
+    )
+
+
+PARSERS = {"funnel": parse_funnel, "experiment": parse_experiment}
+
+
+class Definitions:
+    """Funnels and experiments in Redis (any redis-py compatible client)."""
+
+    def __init__(self, redis: Any):
+        self.redis = redis
+
+    @staticmethod
+    def key(kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        return DEFINITIONS + kind
+
+    def put(self, kind: str, definition: Funnel | Experiment) -> None:
+        self.redis.hset(self.key(kind), definition.name, json.dumps(definition.to_json(), sort_keys=True))
+
+    def remove(self, kind: str, name: str) -> bool:
+        return bool(self.redis.hdel(self.key(kind), name))
+
+    def all(self, kind: str) -> list[Any]:
+        """Every valid definition of ``kind``, sorted by name. Broken entries are skipped."""
+        out = []
+        for _name, raw in sorted(self.redis.hgetall(self.key(kind)).items()):
+            try:
+                out.append(PARSERS[kind](json.loads(raw)))
+            except (ValueError, DefinitionError):
+                continue
+        return out
+
+    def funnels(self, token: str | None = None) -> list[Funnel]:
+        return [f for f in self.all("funnel") if f.token in (None, token) or token is None]
+
+    def experiments(self, token: str | None = None) -> list[Experiment]:
+        return [e for e in self.all("experiment") if e.token in (None, token) or token is None]

@@ -1,0 +1,109 @@
+"""The two engines the jobs run on, and the tiny layer that lets one code base use both.
+
+A job never imports ``pyspark.sql.functions`` or ``sqlframe`` itself: it asks
+:func:`api` for the functions module and ``Window`` class that belong to the
+DataFrame it was given. So the same function runs on a sqlframe DuckDB DataFrame and
+on a PySpark DataFrame in the same process (which the parity test does).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+ENGINES = ("duckdb", "spark")
+
+
+class EngineError(RuntimeError):
+    """The engine cannot be started (missing package, no Java): a message for the user."""
+
+
+@dataclass(frozen=True)
+class Api:
+    """What a job needs from an engine: functions, Window and types."""
+
+    F: ModuleType
+    Window: Any
+    T: ModuleType
+
+
+def _is_sqlframe(df: Any) -> bool:
+    return type(df).__module__.startswith("sqlframe.")
+
+
+def api(df: Any) -> Api:
+    """The functions/Window/types modules that match ``df``'s engine."""
+    if _is_sqlframe(df):
+        from sqlframe.duckdb import functions as F
+        from sqlframe.duckdb import types as T
+        from sqlframe.duckdb.window import Window
+
+        return Api(F, Window, T)
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+    from pyspark.sql.window import Window
+
+    return Api(F, Window, T)
+
+
+@dataclass
+class Engine:
+    """A started engine: its name and its SparkSession-like session."""
+
+    name: str
+    session: Any
+
+    def close(self) -> None:
+        if self.name == "duckdb":
+            self.session.stop()
+        # A SparkSession is left running: it may be the user's own (spark-submit,
+        # notebook), and in tests one session serves the whole run.
+
+
+def duckdb_engine(threads: int | None = None) -> Engine:
+    """A fresh in-memory DuckDB behind sqlframe; starts in milliseconds."""
+    import duckdb
+    from sqlframe.base.session import _BaseSession
+    from sqlframe.duckdb import DuckDBSession
+
+    conn = duckdb.connect(":memory:")
+    conn.execute("SET TimeZone = 'UTC'")
+    if threads:
+        conn.execute(f"SET threads = {int(threads)}")
+    # sqlframe sessions are process singletons; start a new one on our own connection.
+    _BaseSession._instance = None
+    return Engine("duckdb", DuckDBSession(conn=conn))
+
+
+def spark_engine(master: str | None = None, conf: dict[str, str] | None = None) -> Engine:
+    """The active SparkSession (spark-submit, notebook) or a new one.
+
+    ``master`` defaults to ``$SPARK_MASTER`` or ``local[*]``. Settings for s3a come
+    from ``spark-defaults.conf`` (see ``deploy/spark/``), not from here.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise EngineError("the spark engine needs pyspark: pip install pyspark") from e
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return Engine("spark", active)
+    builder = SparkSession.builder.appName("logdig-analysis")
+    builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
+    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    try:
+        return Engine("spark", builder.getOrCreate())
+    except Exception as e:  # noqa: BLE001 - Java missing, port in use, ...: say so plainly
+        raise EngineError(f"cannot start Spark: {e}") from e
+
+
+def start(name: str, **kwargs: Any) -> Engine:
+    if name == "duckdb":
+        return duckdb_engine(**kwargs)
+    if name == "spark":
+        return spark_engine(**kwargs)
+    raise EngineError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -1,0 +1,86 @@
+"""Funnels: how many users go through ordered steps within a time window.
+
+For each user and day, every occurrence of step 1 is a possible start. From a start,
+each next step is the user's first matching event strictly after the previous step
+and no later than ``window_seconds`` after the start (taking the earliest match is
+never worse for reaching later steps). A user counts with the start that reaches the
+most steps, the earliest such start on a tie. Times are the client's ``timestamp``.
+
+Output per token, day and step: ``users`` reaching the step and ``median_ms`` from the
+previous step among them. Conversions are ratios of ``users`` (``analysis.run``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.definitions import Funnel, Step
+from analysis.engines import api
+
+USER = ("token", "day", "user_key")
+
+
+def matches(step: Step, F: Any) -> Any:
+    """A column: does the event match ``step``?"""
+    if step.url is not None:
+        return (F.col("type") == "pageview") & F.col("page").rlike(step.regex())
+    return (F.col("type") == "custom") & (F.col("name") == step.event)
+
+
+def paths(events: Any, funnel: Funnel) -> Any:
+    """The best path per user: token, day, user_key, t1 .. tN (null past the last step reached)."""
+    a = api(events)
+    F, W = a.F, a.Window
+    if funnel.token is not None:
+        events = events.filter(F.col("token") == funnel.token)
+    window_ms = funnel.window_seconds * 1000
+    out = events.filter(matches(funnel.steps[0], F)).select(*USER, F.col("ts_ms").alias("t1")).distinct()
+    for k in range(2, len(funnel.steps) + 1):
+        prev, cur = f"t{k - 1}", f"t{k}"
+        step = events.filter(matches(funnel.steps[k - 1], F)).select(*USER, F.col("ts_ms").alias(cur))
+        reached = (
+            out.filter(F.col(prev).isNotNull())
+            .join(step, list(USER))
+            .filter((F.col(cur) > F.col(prev)) & (F.col(cur) <= F.col("t1") + window_ms))
+            .groupBy(*USER, "t1")
+            .agg(F.min(cur).alias(cur))
+        )
+        out = out.join(reached, [*USER, "t1"], "left")
+    steps = [f"t{k}" for k in range(1, len(funnel.steps) + 1)]
+    depth = sum((F.when(F.col(t).isNotNull(), 1).otherwise(0) for t in steps[1:]), F.lit(1))
+    best = W.partitionBy(*USER).orderBy(depth.desc(), F.col("t1").asc())
+    return out.withColumn("_n", F.row_number().over(best)).filter(F.col("_n") == 1).drop("_n")
+
+
+def steps(events: Any, funnel: Funnel) -> Any:
+    """token, day, then per step k: ``users_k`` and ``median_ms_k`` (k from 1)."""
+    F = api(events).F
+    n = len(funnel.steps)
+    aggs = []
+    for k in range(1, n + 1):
+        aggs.append(F.count(F.col(f"t{k}")).alias(f"users_{k}"))
+        if k > 1:
+            gap = (F.col(f"t{k}") - F.col(f"t{k - 1}")).cast("double")
+            aggs.append(F.percentile(gap, 0.5).alias(f"median_ms_{k}"))
+    return paths(events, funnel).groupBy("token", "day").agg(*aggs)
+
+
+def summarise(row: dict, funnel: Funnel) -> dict:
+    """One token-day's result document from a row of :func:`steps`."""
+    out = []
+    first = row["users_1"]
+    prev = None
+    for k, step in enumerate(funnel.steps, start=1):
+        users = row[f"users_{k}"]
+        out.append(
+            {
+                "step": k,
+                "label": step.label(),
+                "users": users,
+                "conversion_from_previous": (users / prev if prev else None) if k > 1 else 1.0,
+                "conversion_from_start": users / first if first else None,
+                "median_ms_from_previous": row.get(f"median_ms_{k}"),
+            }
+        )
+        prev = users
+    return {"funnel": funnel.to_json(), "steps": out}

@@ -1,0 +1,219 @@
+"""Orchestration: read a date range once, run the jobs, write one result per job, token and day.
+
+    results/<job>/<token>/<YYYY-MM-DD>.json   (logdig.storage.results_key)
+
+Each document holds ``job``, ``token``, ``day``, ``engine``, ``generated_at``,
+``quality`` (that token's valid events, repeats removed, bot events left out) and
+``data`` (the job's output; see analysis/README.md). A full run (all jobs, all tokens)
+also writes the day's report, ``results/_days/all/<day>.json``: the raw object keys it
+read (content-addressed, so the list changes exactly when the data does) and the bad
+rows by reason. The scheduler compares that list to decide what to recompute.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from analysis import io, schema, stats
+from analysis.definitions import Experiment, Funnel
+from analysis.engines import Engine, api
+from analysis.jobs import experiments as experiments_job
+from analysis.jobs import funnels as funnels_job
+from analysis.jobs import heatmap, pages
+from logdig.storage import results_key
+
+JOBS = ("heatmap", "pages", "funnels", "experiments")
+DAY_REPORT = "_days"  # results/_days/all/<day>.json
+
+
+@dataclass
+class Loaded:
+    events: Any
+    quality: dict[str, dict] = field(default_factory=dict)  # day -> counts
+    token_quality: dict[tuple[str, str], dict] = field(default_factory=dict)
+
+
+@dataclass
+class Summary:
+    engine: str
+    days: list[str]
+    written: list[str]
+    quality: dict[str, dict]
+    seconds: float
+
+
+def rows(df: Any) -> list[dict]:
+    return [r.asDict() for r in df.collect()]
+
+
+def _sort_key(row: dict) -> tuple:
+    return tuple((v is None, v) for v in row.values())
+
+
+def materialize(engine: Engine, df: Any, name: str) -> Any:
+    """Compute ``df`` once so later jobs do not re-read or re-parse the objects."""
+    if engine.name == "duckdb":
+        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+        if len(sql) != 1:  # pragma: no cover - only cached frames give several statements
+            raise RuntimeError("cannot materialize a multi-statement DataFrame")
+        engine.session._conn.execute(f"CREATE OR REPLACE TABLE {name} AS {sql[0]}")
+        return engine.session.table(name)
+    df = df.persist()
+    df.count()
+    return df
+
+
+def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str | None = None) -> Loaded:
+    """Clean events of ``days``: valid, repeats removed per token and day, bots left out."""
+    raw = io.read_raw(engine, settings, store, days)
+    checked = materialize(engine, schema.check(raw), "checked_events")
+    F = api(checked).F
+    quality: dict[str, dict] = {d: {"lines": 0, "valid": 0, "bad": {}} for d in days}
+    for r in rows(checked.groupBy("day", "_reason").count()):
+        q = quality.setdefault(r["day"], {"lines": 0, "valid": 0, "bad": {}})
+        q["lines"] += r["count"]
+        if r["_reason"] is None:
+            q["valid"] += r["count"]
+        else:
+            q["bad"][r["_reason"]] = r["count"]
+    valid = checked.filter(F.col("_reason").isNull()).drop("_reason")
+    if token is not None:
+        valid = valid.filter(F.col("token") == token)
+    unique = materialize(engine, schema.dedupe(valid), "unique_events")
+    is_bot = F.when(F.col("bot") == True, 1).otherwise(0)  # noqa: E712 - a column
+    token_quality = {}
+    per_token = valid.groupBy("token", "day").agg(F.count(F.lit(1)).alias("valid"))
+    counted = unique.groupBy("token", "day").agg(F.count(F.lit(1)).alias("unique"), F.sum(is_bot).alias("bots"))
+    uniq = {(r["token"], r["day"]): r for r in rows(counted)}
+    for r in rows(per_token):
+        u = uniq[(r["token"], r["day"])]
+        token_quality[(r["token"], r["day"])] = {
+            "events": int(u["unique"] - u["bots"]),
+            "duplicates": int(r["valid"] - u["unique"]),
+            "bot_events": int(u["bots"]),
+        }
+    for q in quality.values():
+        q["duplicates"] = sum(v["duplicates"] for (_, d), v in token_quality.items() if quality.get(d) is q)
+    events = materialize(engine, unique.filter(is_bot == 0), "events")
+    return Loaded(events, quality, token_quality)
+
+
+def _group(items: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in items:
+        key = (r.pop("token"), r.pop("day"))
+        out[key].append(r)
+    for v in out.values():
+        v.sort(key=_sort_key)
+    return out
+
+
+def _tables(frames: dict[str, Any]) -> dict[tuple[str, str], dict]:
+    """{name: df} of token/day-keyed frames -> {(token, day): {name: [rows]}}."""
+    docs: dict[tuple[str, str], dict] = defaultdict(dict)
+    for name, df in frames.items():
+        for key, items in _group(rows(df)).items():
+            docs[key][name] = items
+    for doc in docs.values():
+        for name in frames:
+            doc.setdefault(name, [])
+    return docs
+
+
+def heatmap_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
+    return _tables(heatmap.run(events))
+
+
+def pages_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
+    return _tables(pages.run(events))
+
+
+def funnel_docs(events: Any, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any) -> dict:
+    docs: dict[tuple[str, str], dict] = {k: {"funnels": []} for k in keys}
+    for funnel in funnels:
+        found = _group(rows(funnels_job.steps(events, funnel)))
+        for key in keys:
+            if funnel.token not in (None, key[0]):
+                continue
+            row = found.get(key, [None])[0] or {f"users_{k}": 0 for k in range(1, len(funnel.steps) + 1)}
+            docs[key]["funnels"].append(funnels_job.summarise(row, funnel))
+    return docs
+
+
+def experiment_docs(events: Any, keys: list[tuple[str, str]], experiments: list[Experiment], **_: Any) -> dict:
+    docs: dict[tuple[str, str], dict] = {k: {"experiments": []} for k in keys}
+    for exp in experiments:
+        found = _group(rows(experiments_job.counts(events, exp)))
+        for key in keys:
+            if exp.token not in (None, key[0]):
+                continue
+            result = stats.experiment_result(found.get(key, []), exp.control, exp.weights)
+            docs[key]["experiments"].append({"experiment": exp.to_json(), **result})
+    return docs
+
+
+BUILDERS: dict[str, Callable[..., dict]] = {
+    "heatmap": heatmap_docs,
+    "pages": pages_docs,
+    "funnels": funnel_docs,
+    "experiments": experiment_docs,
+}
+
+
+def compute(
+    loaded: Loaded,
+    jobs: Iterable[str] = JOBS,
+    funnels: list[Funnel] | None = None,
+    experiments: list[Experiment] | None = None,
+) -> dict[tuple[str, str, str], dict]:
+    """{(job, token, day): data} for every token and day with events. No I/O."""
+    keys = sorted(k for k, q in loaded.token_quality.items() if q["events"] > 0)
+    out = {}
+    for job in jobs:
+        docs = BUILDERS[job](loaded.events, keys=keys, funnels=funnels or [], experiments=experiments or [])
+        for token, day in keys:
+            out[(job, token, day)] = docs.get((token, day), {})
+    return out
+
+
+def analyze(
+    engine: Engine,
+    settings: Any,
+    store: Any,
+    days: list[str],
+    token: str | None = None,
+    jobs: Iterable[str] = JOBS,
+    funnels: list[Funnel] | None = None,
+    experiments: list[Experiment] | None = None,
+) -> Summary:
+    """Read ``days``, run ``jobs``, write the result objects; return what was done."""
+    started = time.perf_counter()
+    jobs = tuple(jobs)
+    objects = {d: io.day_objects(store, d) for d in days}
+    loaded = load(engine, settings, store, days, token)
+    results = compute(loaded, jobs, funnels, experiments)
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    written = []
+    for (job, tok, day), data in sorted(results.items()):
+        key = results_key(job, tok, day)
+        doc = {
+            "job": job,
+            "token": tok,
+            "day": day,
+            "engine": engine.name,
+            "generated_at": now,
+            "quality": loaded.token_quality[(tok, day)],
+            "data": data,
+        }
+        io.write_json(store, key, doc)
+        written.append(key)
+    if token is None and set(jobs) == set(JOBS):
+        for day in days:
+            report = {"day": day, "objects": objects[day], "quality": loaded.quality.get(day), "generated_at": now}
+            io.write_json(store, results_key(DAY_REPORT, "all", day), report)
+    return Summary(engine.name, list(days), written, loaded.quality, time.perf_counter() - started)

@@ -1,0 +1,209 @@
+"""The event fields the analysis reads, and the checks every row must pass.
+
+Both engines read raw JSON into the same typed columns (``analysis.io``). Everything
+after that -- parsing timestamps, normalising URLs, the validity rules, removing
+repeats -- is written once here, with the DataFrame API, so the engines cannot
+disagree about which rows count.
+
+Rules (documented in analysis/README.md):
+
+* A row is *bad* (skipped and counted by reason) when the line is not a JSON object,
+  a field has the wrong JSON type (Spark's JSON rules: a number where a number is
+  expected, an integer for ``load_count``, true/false for booleans; anything is
+  accepted for a string field and kept as its JSON text), a required field is
+  missing or null, ``type`` is not one of the five types, ``timestamp`` or
+  ``received_at`` is not ISO-8601 with a zone, or a number is out of its range.
+* ``page`` is ``current_page`` with the query string and fragment cut off and then
+  trailing slashes removed: ``https://a.com/shop/?q=1#top`` -> ``https://a.com/shop``.
+* ``viewport_class``: ``mobile`` below 768 CSS px wide, ``tablet`` from 768 to 1023,
+  ``desktop`` from 1024; ``unknown`` without ``viewport_w``.
+* ``day`` is the object's day folder, the UTC day of ``received_at``. Repeats are removed per
+  ``(token, day, event_id)``, keeping the earliest received copy, so a day's result
+  depends only on that day's objects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.engines import api
+
+# name -> kind; kinds: string, double, long, bool
+FIELDS: dict[str, str] = {
+    "event_id": "string",
+    "token": "string",
+    "user_key": "string",
+    "type": "string",
+    "timestamp": "string",
+    "received_at": "string",
+    "current_page": "string",
+    "link": "string",
+    "x": "double",
+    "y": "double",
+    "spent_milli_sec": "double",
+    "user_agent": "string",
+    "load_count": "long",
+    "viewport_w": "double",
+    "viewport_h": "double",
+    "page_w": "double",
+    "page_h": "double",
+    "selector": "string",
+    "rage": "bool",
+    "referrer": "string",
+    "scroll_depth": "double",
+    "name": "string",
+    "variant": "string",
+    "device": "string",
+    "bot": "bool",
+}
+
+REQUIRED = (
+    "event_id",
+    "token",
+    "user_key",
+    "type",
+    "timestamp",
+    "received_at",
+    "current_page",
+    "spent_milli_sec",
+    "user_agent",
+    "load_count",
+)
+NON_EMPTY = ("event_id", "token", "user_key")
+TYPES = ("click", "pageview", "pageleave", "custom", "exposure")
+RANGES: dict[str, tuple[float, float]] = {
+    "x": (0, 1_000_000),
+    "y": (0, 1_000_000),
+    "viewport_w": (0, 1_000_000),
+    "viewport_h": (0, 1_000_000),
+    "page_w": (0, 1_000_000),
+    "page_h": (0, 1_000_000),
+    "spent_milli_sec": (0, 100_000_000_000),
+    "load_count": (0, 2_147_483_647),
+    "scroll_depth": (0, 100),
+}
+
+# Viewport classes: (name, smallest width in CSS px). Bootstrap's md and lg breakpoints.
+VIEWPORT_CLASSES = (("mobile", 0), ("tablet", 768), ("desktop", 1024))
+
+# ISO-8601 as the event schema allows it: seconds optional, offset with or without ':'.
+ISO_RE = r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$"
+ZONE_RE = r"^([+-])(\d{2}):?(\d{2})$"
+
+SPARK_TYPES = {"string": "StringType", "double": "DoubleType", "long": "LongType", "bool": "BooleanType"}
+CORRUPT = "_corrupt_record"
+
+
+def struct_type(T: Any, corrupt_column: bool = False) -> Any:
+    """The read schema as a StructType of the given types module."""
+    fields = [T.StructField(name, getattr(T, SPARK_TYPES[kind])(), True) for name, kind in FIELDS.items()]
+    if corrupt_column:
+        fields.append(T.StructField(CORRUPT, T.StringType(), True))
+    return T.StructType(fields)
+
+
+def _int(F: Any, col: Any) -> Any:
+    # '0' + text: an empty optional group becomes 0 and nothing casts an empty string.
+    return F.concat(F.lit("0"), col).cast("long")
+
+
+def epoch_ms(col: Any, F: Any) -> tuple[Any, Any]:
+    """(milliseconds since 1970 UTC, is-valid) for an ISO-8601 string column.
+
+    Plain arithmetic (Howard Hinnant's days-from-civil), so both engines agree to the
+    millisecond on every form the event schema allows.
+    """
+
+    def part(i: int) -> Any:
+        return F.regexp_extract(col, ISO_RE, i)
+
+    y, mo, d, h, mi, s = (_int(F, part(i)) for i in range(1, 7))
+    frac_ms = _int(F, F.rpad(F.substring(part(7), 1, 3), 3, "0"))
+    zone = part(8)
+    zsign = F.when(F.regexp_extract(zone, ZONE_RE, 1) == "-", F.lit(-1)).otherwise(F.lit(1))
+    zmin = _int(F, F.regexp_extract(zone, ZONE_RE, 2)) * 60 + _int(F, F.regexp_extract(zone, ZONE_RE, 3))
+    offset_min = F.when(zone == "Z", F.lit(0)).otherwise(zsign * zmin)
+
+    y2 = (y - F.when(mo <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double")
+    era = F.floor(y2 / 400)
+    yoe = y2 - era * 400
+    mp = ((mo + 9) % 12).cast("double")
+    doy = F.floor((mp * 153 + 2) / 5) + d - 1
+    doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
+    days = era * 146097 + doe - 719468
+    seconds = ((days * 24 + h) * 60 + mi) * 60 + s
+    ms = (seconds * 1000 + frac_ms - offset_min * 60000).cast("long")
+    valid = (
+        col.rlike(ISO_RE)
+        & mo.between(1, 12)
+        & d.between(1, 31)
+        & (h <= 23)
+        & (mi <= 59)
+        & (s <= 59)
+        & (zmin <= 18 * 60)
+    )
+    return ms, valid
+
+
+def normalise_url(col: Any, F: Any) -> Any:
+    """Cut the query string and fragment, then trailing slashes (see module doc)."""
+    base = F.regexp_extract(col, r"^([^?#]*)", 1)
+    trimmed = F.regexp_replace(base, r"/+$", "")
+    return F.when(trimmed == "", base).otherwise(trimmed)
+
+
+def viewport_class(col: Any, F: Any) -> Any:
+    expr = F.when(col.isNull(), F.lit("unknown"))
+    for name, smallest in reversed(VIEWPORT_CLASSES):
+        expr = expr.when(col >= smallest, F.lit(name))
+    return expr.otherwise(F.lit("unknown"))
+
+
+def check(raw: Any) -> Any:
+    """Add ``_reason`` (null for a good row) and the derived columns to raw typed rows.
+
+    ``raw`` carries ``day`` (the object's day folder) and ``_corrupt`` from ``analysis.io``.
+    Derived: ``ts_ms`` (client time, ms UTC), ``received_ms``, ``page`` (normalised URL) and ``viewport_class``.
+    """
+    a = api(raw)
+    F = a.F
+    ts_ms, ts_ok = epoch_ms(F.col("timestamp"), F)
+    rcv_ms, rcv_ok = epoch_ms(F.col("received_at"), F)
+    df = raw.select(
+        *[F.col(c) for c in FIELDS],
+        F.col("day"),
+        F.col("_corrupt"),
+        ts_ms.alias("ts_ms"),
+        ts_ok.alias("_ts_ok"),
+        rcv_ms.alias("received_ms"),
+        (rcv_ok & F.col("received_at").endswith("Z")).alias("_rcv_ok"),
+    )
+    reason = F.when(F.col("_corrupt"), F.lit("not a JSON object of the right types"))
+    for name in REQUIRED:
+        reason = reason.when(F.col(name).isNull(), F.lit(f"missing {name}"))
+    for name in NON_EMPTY:
+        reason = reason.when(F.col(name) == "", F.lit(f"empty {name}"))
+    reason = reason.when(~F.col("type").isin(*TYPES), F.lit("unknown type"))
+    reason = reason.when(~F.col("_ts_ok"), F.lit("bad timestamp"))
+    reason = reason.when(~F.col("_rcv_ok"), F.lit("bad received_at"))
+    for name, (lo, hi) in RANGES.items():
+        reason = reason.when(F.col(name).isNotNull() & ~F.col(name).between(lo, hi), F.lit(f"{name} out of range"))
+    return df.select(
+        *[F.col(c) for c in FIELDS],
+        F.col("ts_ms"),
+        F.col("received_ms"),
+        F.col("day"),
+        normalise_url(F.col("current_page"), F).alias("page"),
+        viewport_class(F.col("viewport_w"), F).alias("viewport_class"),
+        reason.alias("_reason"),
+    )
+
+
+def dedupe(events: Any) -> Any:
+    """Keep the first received copy of each ``(token, day, event_id)``."""
+    a = api(events)
+    F, W = a.F, a.Window
+    order = W.partitionBy("token", "day", "event_id").orderBy(
+        "received_ms", "ts_ms", "type", "current_page", "load_count", "spent_milli_sec"
+    )
+    return events.withColumn("_n", F.row_number().over(order)).filter(F.col("_n") == 1).drop("_n")

@@ -1,0 +1,237 @@
+"""A generator of realistic raw event objects, for tests and the benchmark.
+
+Visitors of a few sites (tokens) browse over several days on phones, tablets and
+desktops: page views, clicks (some rage clicks), page leaves with time on page and
+scroll depth, custom events, experiment exposures and conversions, and a few bots.
+:func:`write_objects` stores them in the raw layout (``YYYY-MM-DD/<sha256>.jsonl``)
+through any store with ``put(key, bytes)``, adding repeats and bad lines on request.
+
+Deterministic for a given seed. Not used at run time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+SITE = "https://shop.example"
+PAGES = ["/", "/products", "/products/42", "/pricing", "/signup", "/signup/done", "/blog/launch"]
+VIEWPORTS = [(375, 667), (414, 896), (820, 1180), (768, 1024), (1280, 800), (1440, 900), (1920, 1080)]
+SELECTORS = ["#buy", "nav > a.home", "button.signup", "a.more", "div.card:nth-child(2)", "footer a"]
+REFERRERS = [None, None, "https://www.google.com/search?q=shop", "https://news.example/item?id=7", ""]
+ZONES = [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3, minutes=-30))]
+EXPERIMENT = "new_button"
+VARIANTS = ("control", "green")
+
+# Lines a broken client or a hand-edited file might leave; each must be skipped.
+BAD_LINES = [
+    "this is not json",
+    '{"truncated": ',
+    "[1, 2, 3]",
+    '"just a string"',
+]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    events: list[dict]
+    keys: list[str]
+    duplicates: int
+    bad: int
+
+
+def _iso(dt: datetime, style: int) -> str:
+    if style == 0:
+        return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    local = dt.astimezone(ZONES[style % len(ZONES)])
+    if style == 1:
+        return local.isoformat(timespec="milliseconds")
+    return local.strftime("%Y-%m-%dT%H:%M:%S%z")  # no fraction, offset without ':'
+
+
+def _received(dt: datetime, delay_ms: int) -> str:
+    r = (dt + timedelta(milliseconds=delay_ms)).astimezone(UTC)
+    return r.strftime("%Y-%m-%dT%H:%M:%S.") + f"{r.microsecond // 1000:03d}Z"
+
+
+def generate_events(
+    days: list[str],
+    tokens: list[str],
+    users_per_day: int = 50,
+    seed: int = 7,
+) -> list[dict]:
+    """Events for ``users_per_day`` visitors per token and day, as the collector stores them."""
+    rnd = random.Random(seed)
+    events: list[dict] = []
+    counter = 0
+
+    def event(base: dict, etype: str, when: datetime, **fields: object) -> None:
+        nonlocal counter
+        counter += 1
+        style = rnd.randrange(3)
+        e = {
+            **base,
+            "event_id": f"e{seed}-{counter}",
+            "type": etype,
+            "timestamp": _iso(when, style),
+            "received_at": _received(when, rnd.randrange(20, 4000)),
+            "link": None,
+            "x": None,
+            "y": None,
+            "spent_milli_sec": 0,
+        }
+        e.update(fields)
+        events.append(e)
+
+    for day in days:
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        for token in tokens:
+            for u in range(users_per_day):
+                user = f"{token[:3]}{day.replace('-', '')}u{u:05d}"
+                vw, vh = rnd.choice(VIEWPORTS)
+                bot = rnd.random() < 0.03
+                base = {
+                    "token": token,
+                    "user_key": user,
+                    "user_agent": "Mozilla/5.0 (bot)" if bot else "Mozilla/5.0",
+                    "viewport_w": vw,
+                    "viewport_h": vh,
+                    "device": "mobile" if vw < 768 else "tablet" if vw < 1024 else "desktop",
+                    "bot": bot,
+                }
+                t = start + timedelta(seconds=rnd.randrange(0, 86_000))
+                variant = VARIANTS[rnd.randrange(2)]
+                exposed = False
+                path = _path(rnd)
+                prev_url = rnd.choice(REFERRERS)
+                for load, page in enumerate(path, start=1):
+                    query = rnd.choice(["", "", "?utm_source=mail", "?q=shoes#top", "/"])
+                    url = SITE + page + query
+                    page_h = rnd.choice([1200, 2400, 5000])
+                    common = {**base, "current_page": url, "load_count": load, "page_w": vw, "page_h": page_h}
+                    event(common, "pageview", t, referrer=prev_url)
+                    if page == "/pricing" and not exposed:
+                        exposed = True
+                        event(common, "exposure", t + timedelta(milliseconds=5), name=EXPERIMENT, variant=variant)
+                    spent = 0
+                    for _ in range(rnd.randrange(0, 5)):
+                        spent += rnd.randrange(300, 20_000)
+                        sel = rnd.choice(SELECTORS)
+                        x = round(rnd.uniform(0, vw - 1), 1)
+                        y = round(rnd.uniform(0, page_h - 1), 1)
+                        link = SITE + rnd.choice(PAGES) if sel.startswith("a") else f"button;{sel};;;"
+                        rage = rnd.random() < 0.05
+                        event(
+                            common,
+                            "click",
+                            t + timedelta(milliseconds=spent),
+                            link=link,
+                            x=x,
+                            y=y,
+                            spent_milli_sec=spent,
+                            selector=sel,
+                            rage=rage,
+                        )
+                    if page == "/signup/done" or (exposed and variant == "green" and rnd.random() < 0.15):
+                        spent += 50
+                        event(
+                            common, "custom", t + timedelta(milliseconds=spent), name="purchase", spent_milli_sec=spent
+                        )
+                    spent += rnd.randrange(1000, 90_000)
+                    depth = rnd.choice([0, 10, 25, 50, 75, 100, 100, 33.3])
+                    event(
+                        common,
+                        "pageleave",
+                        t + timedelta(milliseconds=spent),
+                        spent_milli_sec=spent,
+                        scroll_depth=depth,
+                    )
+                    t += timedelta(milliseconds=spent + rnd.randrange(100, 5000))
+                    if rnd.random() < 0.1:
+                        t += timedelta(minutes=45)  # a new visit
+                    prev_url = url
+    return events
+
+
+def _path(rnd: random.Random) -> list[str]:
+    """A visitor's pages: most browse; some walk the sign-up funnel part way."""
+    if rnd.random() < 0.5:
+        funnel = ["/", "/pricing", "/signup", "/signup/done"]
+        return funnel[: rnd.randrange(1, len(funnel) + 1)]
+    return [rnd.choice(PAGES) for _ in range(rnd.randrange(1, 6))]
+
+
+def _day_of(e: dict) -> str:
+    return str(e.get("received_at", ""))[:10]
+
+
+def write_objects(
+    store,
+    events: list[dict],
+    batch: int = 500,
+    duplicate_rate: float = 0.0,
+    bad_per_object: int = 0,
+    seed: int = 7,
+) -> Dataset:
+    """Write ``events`` as raw objects by receive day; return what was written.
+
+    ``duplicate_rate`` of the events are stored a second time in another object of the
+    same day (at-least-once delivery). ``bad_per_object`` bad lines go into each object,
+    cycling through malformed JSON, missing and mistyped fields and bad values.
+    """
+    rnd = random.Random(seed)
+    by_day: dict[str, list[str]] = defaultdict(list)
+    dups = 0
+    for e in events:
+        line = json.dumps(e, separators=(",", ":"), ensure_ascii=False)
+        by_day[_day_of(e)].append(line)
+        if duplicate_rate and rnd.random() < duplicate_rate:
+            by_day[_day_of(e)].append(line)
+            dups += 1
+    bad_total = 0
+    keys: list[str] = []
+    for day in sorted(by_day):
+        lines = by_day[day]
+        rnd.shuffle(lines)
+        for i in range(0, len(lines), batch):
+            chunk = lines[i : i + batch]
+            if bad_per_object:
+                template = json.loads(chunk[0])
+                for j in range(bad_per_object):
+                    chunk.insert(rnd.randrange(len(chunk) + 1), bad_line(template, bad_total + j))
+                bad_total += bad_per_object
+            data = ("\n".join(chunk) + "\n").encode("utf-8")
+            key = f"{day}/{hashlib.sha256(data).hexdigest()}.jsonl"
+            store.put(key, data)
+            keys.append(key)
+    return Dataset(events=events, keys=keys, duplicates=dups, bad=bad_total)
+
+
+def bad_line(template: dict, i: int) -> str:
+    """The i-th kind of bad line, built from a good event so only one thing is wrong."""
+    e = dict(template)
+    e["event_id"] = f"bad{i}"
+    kind = i % 12
+    if kind < len(BAD_LINES):
+        return BAD_LINES[kind]
+    if kind == 4:
+        del e["user_key"]
+    elif kind == 5:
+        e["x"] = "12px"
+    elif kind == 6:
+        e["load_count"] = 2.5
+    elif kind == 7:
+        e["type"] = "hover"
+    elif kind == 8:
+        e["timestamp"] = "yesterday at noon"
+    elif kind == 9:
+        e["spent_milli_sec"] = -5
+    elif kind == 10:
+        e["token"] = None
+    else:
+        e["bot"] = "no"
+    return json.dumps(e)
