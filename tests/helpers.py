@@ -45,7 +45,8 @@ def post(url: str, body: bytes | str | Any, content_type: str = "text/plain", he
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, dict(response.headers), json.loads(response.read() or b"null")
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read() or b"null")
+        with e:
+            return e.code, dict(e.headers), json.loads(e.read() or b"null")
 
 
 def raw_objects(store: ObjectStore) -> dict[str, bytes]:

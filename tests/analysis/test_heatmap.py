@@ -1,0 +1,63 @@
+"""Known answers for the heat map: clicks on chosen cells give exactly those counts."""
+
+from __future__ import annotations
+
+from analysis import run
+from analysis.jobs import heatmap
+
+from .conftest import event, load_events
+
+
+def test_clicks_land_in_their_cells(duck, tmp_path):
+    # Cells are 1/50 of the viewport width by 20 page pixels.
+    clicks = [
+        # desktop, 1250 px wide (25 px a column): x=15, 24.9 -> column 0; x=1249 -> 49; y=39.9 -> row 1
+        dict(x=15, y=0, viewport_w=1250),
+        dict(x=24.9, y=19.9, viewport_w=1250),
+        dict(x=1249, y=39.9, viewport_w=1250),
+        # wider than the viewport (page scrolls sideways) -> last column
+        dict(x=2500, y=40, viewport_w=1200),
+        # phone, 400 px wide: x=200 is half way -> column 25
+        dict(x=200, y=1000, viewport_w=400),
+        dict(x=200, y=1019, viewport_w=400, rage=True),
+        # tablet 800 px: x=8 -> column 0
+        dict(x=8, y=5, viewport_w=800),
+        # no viewport: not on the grid
+        dict(x=5, y=5),
+    ]
+    events = [
+        event(event_id=f"c{i}", user_key=f"u{i % 3}", selector="#buy" if i < 4 else "a.more", **c)
+        for i, c in enumerate(clicks)
+    ]
+    # a repeat of c0 must not count twice; a page view is not a click
+    events.append(dict(events[0]))
+    events.append(event(event_id="pv", type="pageview", viewport_w=1000, x=None, y=None))
+    loaded = load_events(duck, tmp_path, events)
+    grid = {(r["viewport_class"], r["col"], r["row"]): r["clicks"] for r in run.rows(heatmap.grid(loaded.events))}
+    assert grid == {
+        ("desktop", 0, 0): 2,
+        ("desktop", 49, 1): 1,
+        ("desktop", 49, 2): 1,
+        ("mobile", 25, 50): 2,
+        ("tablet", 0, 0): 1,
+    }
+    pages = {r["viewport_class"]: r for r in run.rows(heatmap.page_clicks(loaded.events))}
+    assert pages["mobile"]["rage_clicks"] == 1
+    assert pages["unknown"]["placed"] == 0 and pages["unknown"]["clicks"] == 1
+    assert sum(p["clicks"] for p in pages.values()) == len(clicks)
+    by_selector = {r["selector"]: r for r in run.rows(heatmap.click_map(loaded.events))}
+    assert (by_selector["#buy"]["clicks"], by_selector["#buy"]["users"]) == (4, 3)
+    assert (by_selector["a.more"]["clicks"], by_selector["a.more"]["rage_clicks"]) == (4, 1)
+    assert loaded.token_quality[("tok", "2026-11-25")]["duplicates"] == 1
+
+
+def test_breakpoints_and_scroll_depth(duck, tmp_path):
+    widths = {767: "mobile", 768: "tablet", 1023: "tablet", 1024: "desktop"}
+    events = [event(event_id=f"w{w}", x=1, y=1, viewport_w=w) for w in widths]
+    depths = [0, 9.9, 10, 55, 100, 100]
+    events += [event(event_id=f"d{i}", type="pageleave", scroll_depth=d) for i, d in enumerate(depths)]
+    loaded = load_events(duck, tmp_path, events)
+    classes = {r["viewport_class"] for r in run.rows(heatmap.grid(loaded.events))}
+    assert classes == set(widths.values())
+    got = {r["depth"]: r["leaves"] for r in run.rows(heatmap.scroll_depth(loaded.events))}
+    assert got == {0: 2, 10: 1, 50: 1, 100: 2}
