@@ -1,0 +1,229 @@
+"""Click commands for the ``logdig`` CLI: ``analyze``, ``funnel ...``, ``experiment ...``.
+
+``logdig/cli.py`` registers ``analyze_cmd``, ``funnel_group`` and ``experiment_group``.
+Errors become one-line messages (exit 1), never tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import click
+
+from analysis.definitions import (
+    DefinitionError,
+    Definitions,
+    parse_experiment,
+    parse_funnel,
+)
+from analysis.engines import ENGINES, EngineError
+from analysis.run import JOBS
+
+MAX_DAYS = 366
+
+
+def _errors(f: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from redis.exceptions import RedisError
+
+        from logdig.config import ConfigError
+        from logdig.storage import StorageError
+
+        try:
+            return f(*args, **kwargs)
+        except (ConfigError, StorageError, EngineError, DefinitionError) as e:
+            raise click.ClickException(str(e)) from None
+        except RedisError as e:
+            raise click.ClickException(f"Redis is unreachable ({e}); check LOGDIG_REDIS_URL") from None
+
+    return wrapper
+
+
+def _settings() -> Any:
+    from logdig.config import Settings
+
+    return Settings.from_env()
+
+
+def _redis(settings: Any, required: bool = True) -> Any:
+    if not settings.redis_url:
+        if required:
+            raise click.ClickException("LOGDIG_REDIS_URL is not set: funnels and experiments are kept in Redis")
+        return None
+    from logdig.queue import connect
+
+    return connect(settings.redis_url)
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-27") from None
+
+
+def day_range(start: date | None, end: date | None, today: date) -> list[str]:
+    end = end or (today if start is None else max(start, today))
+    start = start or end - timedelta(days=1)
+    if start > end:
+        raise click.BadParameter("--from is after --to", param_hint="--from")
+    if (end - start).days >= MAX_DAYS:
+        raise click.BadParameter(f"at most {MAX_DAYS} days at a time", param_hint="--from")
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+@click.command("analyze")
+@click.option("--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True, help="Where the jobs run.")
+@click.option("--from", "start", callback=_date, metavar="DATE", help="First day (UTC) [default: the day before --to].")
+@click.option("--to", "end", callback=_date, metavar="DATE", help="Last day (UTC) [default: today].")
+@click.option("--token", help="Only this site's events.")
+@click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="Only these jobs (repeatable).")
+@_errors
+def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | None, jobs: tuple[str, ...]) -> None:
+    """Compute heat maps, page statistics, funnels and experiments per site and day,
+    and write them to results/<job>/<token>/<day>.json. Defaults: DuckDB, yesterday
+    and today (UTC)."""
+    from analysis.engines import start as start_engine
+    from analysis.run import analyze
+    from logdig.storage import open_store
+
+    settings = _settings()
+    days = day_range(start, end, datetime.now(UTC).date())
+    jobs = jobs or JOBS
+    redis = _redis(settings, required=False)
+    funnels, experiments = [], []
+    if redis is not None:
+        definitions = Definitions(redis)
+        funnels, experiments = definitions.funnels(token), definitions.experiments(token)
+    elif {"funnels", "experiments"} & set(jobs):
+        click.echo("note: LOGDIG_REDIS_URL is not set, so no funnels or experiments are defined", err=True)
+    store = open_store(settings)
+    eng = start_engine(engine)
+    try:
+        summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments)
+    finally:
+        eng.close()
+    for day in days:
+        q = summary.quality.get(day) or {}
+        bad = q.get("bad") or {}
+        detail = f" ({', '.join(f'{n} {r}' for r, n in sorted(bad.items()))})" if bad else ""
+        click.echo(
+            f"{day}: {q.get('lines', 0)} lines, {q.get('valid', 0)} valid, "
+            f"{q.get('duplicates', 0)} repeats, {sum(bad.values())} bad{detail}"
+        )
+    click.echo(f"wrote {len(summary.written)} results with {summary.engine} in {summary.seconds:.1f}s")
+
+
+def _print(kind: str, items: list[Any]) -> None:
+    if not items:
+        click.echo(f"no {kind}s defined")
+    for item in items:
+        click.echo(json.dumps(item.to_json(), sort_keys=True))
+
+
+@click.group("funnel")
+def funnel_group() -> None:
+    """Define the funnels the analysis computes (kept in Redis)."""
+
+
+@funnel_group.command("add")
+@click.argument("name")
+@click.option("--step", "steps", multiple=True, metavar="url:PATTERN|event:NAME", help="A step, in order; 2 or more.")
+@click.option("--window", type=int, default=86400, show_default=True, help="Seconds from the first step to the last.")
+@click.option("--token", help="Only for this site [default: every site].")
+@_errors
+def funnel_add(name: str, steps: tuple[str, ...], window: int, token: str | None) -> None:
+    """Add or replace a funnel. URL patterns match the page without query string;
+    '*' matches anything: --step 'url:*/pricing' --step event:signup."""
+    funnel = parse_funnel({"name": name, "steps": list(steps), "window_seconds": window, "token": token})
+    Definitions(_redis(_settings())).put("funnel", funnel)
+    click.echo(f"funnel {name}: {' -> '.join(s.label() for s in funnel.steps)} within {window}s")
+
+
+@funnel_group.command("list")
+@_errors
+def funnel_list() -> None:
+    """Print the funnels, one JSON object a line."""
+    _print("funnel", Definitions(_redis(_settings())).all("funnel"))
+
+
+@funnel_group.command("remove")
+@click.argument("name")
+@_errors
+def funnel_remove(name: str) -> None:
+    """Remove a funnel (its past results stay)."""
+    if not Definitions(_redis(_settings())).remove("funnel", name):
+        raise click.ClickException(f"no funnel named {name!r}")
+    click.echo(f"removed funnel {name}")
+
+
+def _weights(values: tuple[str, ...]) -> dict[str, float] | None:
+    if not values:
+        return None
+    out = {}
+    for v in values:
+        name, sep, share = v.partition("=")
+        try:
+            out[name] = float(share) if sep else float("nan")
+        except ValueError:
+            raise click.BadParameter(f"{v!r} is not VARIANT=SHARE", param_hint="--weight") from None
+        if not sep or not name:
+            raise click.BadParameter(f"{v!r} is not VARIANT=SHARE", param_hint="--weight")
+    return out
+
+
+@click.group("experiment")
+def experiment_group() -> None:
+    """Define the A/B experiments the analysis evaluates (kept in Redis)."""
+
+
+@experiment_group.command("add")
+@click.argument("name")
+@click.option("--goal", required=True, metavar="url:PATTERN|event:NAME", help="What counts as a conversion.")
+@click.option("--control", default="control", show_default=True, help="The control variant's name.")
+@click.option("--weight", "weights", multiple=True, metavar="VARIANT=SHARE", help="Intended split (repeatable).")
+@click.option("--token", help="Only for this site [default: every site].")
+@_errors
+def experiment_add(name: str, goal: str, control: str, weights: tuple[str, ...], token: str | None) -> None:
+    """Add or replace an experiment. Exposure events name it (name=NAME, variant=...)."""
+    doc = {"name": name, "goal": goal, "control": control, "token": token, "weights": _weights(weights)}
+    experiment = parse_experiment(doc)
+    Definitions(_redis(_settings())).put("experiment", experiment)
+    click.echo(f"experiment {name}: goal {experiment.goal.label()}, control {control}")
+
+
+@experiment_group.command("list")
+@_errors
+def experiment_list() -> None:
+    """Print the experiments, one JSON object a line."""
+    _print("experiment", Definitions(_redis(_settings())).all("experiment"))
+
+
+@experiment_group.command("remove")
+@click.argument("name")
+@_errors
+def experiment_remove(name: str) -> None:
+    """Remove an experiment (its past results stay)."""
+    if not Definitions(_redis(_settings())).remove("experiment", name):
+        raise click.ClickException(f"no experiment named {name!r}")
+    click.echo(f"removed experiment {name}")
+
+
+@click.group()
+def main() -> None:
+    """The analysis commands on their own (``python -m analysis.cli``)."""
+
+
+main.add_command(analyze_cmd)
+main.add_command(funnel_group)
+main.add_command(experiment_group)
+
+if __name__ == "__main__":
+    main()
