@@ -153,9 +153,28 @@ def _user_agent(ua: str) -> dict[str, Any]:
     }
 
 
+# Spark infers a column's type from the values it sees: 110 gives bigint, 110.5 double.
+# Normalising here makes every object type the same way, whatever one client sent.
+FLOAT_FIELDS = ("x", "y", "viewport_w", "viewport_h", "page_w", "page_h", "offset_x", "offset_y", "scroll_depth")
+INT_FIELDS = ("spent_milli_sec",)
+
+
+def normalise(event: dict[str, Any]) -> dict[str, Any]:
+    """Pixel and percent fields as doubles, milliseconds as whole numbers."""
+    out = dict(event)
+    for name in FLOAT_FIELDS:
+        if isinstance(out.get(name), int) and not isinstance(out[name], bool):
+            out[name] = float(out[name])
+    for name in INT_FIELDS:
+        if isinstance(out.get(name), float):
+            out[name] = round(out[name])
+    return out
+
+
 def enrich(event: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Add what only the server knows. The client's fields, timestamp included, stay as sent."""
-    return {**event, "received_at": received_at(now), **_user_agent(event["user_agent"])}
+    """Normalise number types and add what only the server knows. The timestamp stays
+    exactly as the client sent it."""
+    return {**normalise(event), "received_at": received_at(now), **_user_agent(event["user_agent"])}
 
 
 def encode(event: dict[str, Any]) -> str:

@@ -1,0 +1,62 @@
+"""Queue semantics on fakeredis (with Lua): fast, no services."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from logdig.queue import INFLIGHT, QUEUE, EventQueue, QueueFull, Sites
+
+
+def line(i: int, day: str = "2026-11-27") -> str:
+    return f'{{"event_id":"e{i}","received_at":"{day}T10:00:00.000Z"}}'
+
+
+@pytest.fixture
+def queue():
+    return EventQueue(fakeredis.FakeRedis())
+
+
+def test_push_drops_repeats_within_and_across_requests(queue):
+    assert queue.push([("t", "a", line(1)), ("t", "a", line(1)), ("t", "b", line(2))], 100, 60) == (2, 1)
+    assert queue.push([("t", "a", line(1)), ("u", "a", line(3))], 100, 60) == (1, 1)  # per token
+    assert queue.state().length == 3
+    assert queue.stats() == {"accepted": 3, "duplicates": 2}
+
+
+def test_push_refuses_over_the_cap_and_remembers_nothing(queue):
+    queue.push([("t", str(i), line(i)) for i in range(3)], 3, 60)
+    with pytest.raises(QueueFull):
+        queue.push([("t", "x", line(9))], 3, 60)
+    queue.reserve(3)
+    assert queue.push([("t", "x", line(9))], 3, 60) == (1, 0)  # not marked seen by the refusal
+
+
+def test_reserve_returns_the_inflight_batch_until_it_is_acknowledged(queue):
+    queue.push([("t", str(i), line(i)) for i in range(5)], 100, 60)
+    first = queue.reserve(3)
+    assert [b.decode() for b in first] == [line(0), line(1), line(2)]
+    assert queue.reserve(3) == first  # recovery: the same batch, nothing new mixed in
+    assert queue.state().length == 2 and queue.state().inflight == 3
+    assert queue.ack(first)
+    assert queue.reserve(3) == [line(3).encode(), line(4).encode()]
+
+
+def test_a_late_ack_never_deletes_the_next_batch(queue):
+    queue.push([("t", str(i), line(i)) for i in range(4)], 100, 60)
+    old = queue.reserve(2)
+    assert queue.ack(old)
+    new = queue.reserve(2)
+    assert not queue.ack(old)  # a second flusher acknowledging the batch it recovered
+    assert queue.redis.llen(INFLIGHT) == 2 and queue.ack(new)
+    assert queue.redis.llen(QUEUE) == 0
+
+
+def test_sites_and_origins():
+    sites = Sites(fakeredis.FakeRedis())
+    open_site = sites.create("a")
+    shop = sites.create("b", ["https://Shop.example"])
+    assert open_site.allows(None) and open_site.allows("https://x")
+    assert shop.allows("https://shop.example") and not shop.allows("https://evil.example") and not shop.allows(None)
+    assert sites.get_many([shop.token, "nope"]) == {shop.token: shop, "nope": None}
+    assert sites.by_name("b") == shop and sites.delete(shop.token) and sites.get(shop.token) is None
