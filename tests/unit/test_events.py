@@ -6,14 +6,14 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft7Validator
 
 from logdig.events import ClientError, check_event, encode, enrich, parse_body, received_at, schema
 from tests.helpers import make_event
 
 
 def test_the_schema_file_is_valid_json_schema():
-    Draft202012Validator.check_schema(schema())
+    Draft7Validator.check_schema(schema())
 
 
 def test_the_minimum_event_is_valid_and_non_clicks_may_have_null_coordinates():
@@ -24,7 +24,7 @@ def test_the_minimum_event_is_valid_and_non_clicks_may_have_null_coordinates():
 def test_stored_events_validate_against_the_schema():
     now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     stored = json.loads(encode(enrich(make_event("t", spent_milli_sec=12.7, x=3), now)))
-    Draft202012Validator(schema()).validate(stored)
+    Draft7Validator(schema()).validate(stored)
     assert stored["received_at"] == "2026-01-02T03:04:05.678Z"
     assert stored["timestamp"] == "2026-11-27T10:00:00.000Z"
     assert stored["x"] == 3.0 and isinstance(stored["x"], float)
@@ -54,3 +54,8 @@ def test_parse_body_accepts_one_event_or_an_array():
 
 def test_received_at_is_utc_with_milliseconds():
     assert received_at(datetime(2026, 5, 6, 7, 8, 9, 999999, tzinfo=UTC)) == "2026-05-06T07:08:09.999Z"
+
+
+def test_booleans_are_not_numbers():
+    assert check_event(make_event("t", x=True))[0]["field"] == "x"
+    assert check_event(make_event("t", load_count=False))[0]["field"] == "load_count"
