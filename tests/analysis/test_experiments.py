@@ -18,7 +18,7 @@ from .conftest import event, load_events, ms_after
 EXP = parse_experiment({"name": "btn", "goal": "event:purchase"})
 
 
-def test_counts_from_exposures(duck, tmp_path):
+def test_counts_from_exposures(engine, tmp_path):
     def ex(eid, user, sec, variant, name="btn"):
         return event(event_id=eid, user_key=user, type="exposure", name=name, variant=variant, timestamp=ms_after(sec))
 
@@ -32,7 +32,7 @@ def test_counts_from_exposures(duck, tmp_path):
         ex("8", "u4", 0, "green"), ex("9", "u4", 10, "control"),  # two variants: stays green
         ex("10", "u5", 0, "green", name="other"), buy("11", "u5", 1),  # another experiment
     ]  # fmt: skip
-    loaded = load_events(duck, tmp_path, events)
+    loaded = load_events(engine, tmp_path, events)
     got = {r["variant"]: r for r in run.rows(experiments.counts(loaded.events, EXP))}
     assert (got["control"]["exposed"], got["control"]["converted"], got["control"]["multi_variant"]) == (2, 1, 0)
     assert (got["green"]["exposed"], got["green"]["converted"], got["green"]["multi_variant"]) == (2, 1, 1)

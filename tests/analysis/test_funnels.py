@@ -27,7 +27,7 @@ def path(user: str, steps: list[tuple[int, str]], token: str = "tok") -> list[di
     return out
 
 
-def test_hand_built_paths(duck, tmp_path):
+def test_hand_built_paths(engine, tmp_path):
     events = (
         path("u1", [(0, "pricing"), (60, "signup"), (120, "purchase")])  # all three
         + path("u2", [(0, "pricing"), (30, "signup")])  # two
@@ -40,7 +40,7 @@ def test_hand_built_paths(duck, tmp_path):
     )
     # u6: the next step at the very same millisecond does not count (strictly after)
     events += path("u6", [(0, "pricing")]) + [dict(path("u6", [(0, "signup")])[0], event_id="u6-x")]
-    loaded = load_events(duck, tmp_path, events)
+    loaded = load_events(engine, tmp_path, events)
     result = {r["token"]: r for r in run.rows(funnels.steps(loaded.events, FUNNEL))}
     tok = result["tok"]
     assert [tok["users_1"], tok["users_2"], tok["users_3"]] == [7, 4, 2]

@@ -8,7 +8,7 @@ from analysis.jobs import heatmap
 from .conftest import event, load_events
 
 
-def test_clicks_land_in_their_cells(duck, tmp_path):
+def test_clicks_land_in_their_cells(engine, tmp_path):
     # Cells are 1/50 of the viewport width by 20 page pixels.
     clicks = [
         # desktop, 1250 px wide (25 px a column): x=15, 24.9 -> column 0; x=1249 -> 49; y=39.9 -> row 1
@@ -32,7 +32,7 @@ def test_clicks_land_in_their_cells(duck, tmp_path):
     # a repeat of c0 must not count twice; a page view is not a click
     events.append(dict(events[0]))
     events.append(event(event_id="pv", type="pageview", viewport_w=1000, x=None, y=None))
-    loaded = load_events(duck, tmp_path, events)
+    loaded = load_events(engine, tmp_path, events)
     grid = {(r["viewport_class"], r["col"], r["row"]): r["clicks"] for r in run.rows(heatmap.grid(loaded.events))}
     assert grid == {
         ("desktop", 0, 0): 2,

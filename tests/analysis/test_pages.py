@@ -19,7 +19,7 @@ def pv(eid: str, user: str, minute: float, page: str, **kw: object) -> dict:
     )  # fmt: skip
 
 
-def test_views_entries_exits_and_time_on_page(duck, tmp_path):
+def test_views_entries_exits_and_time_on_page(engine, tmp_path):
     spent = [1000, 2000, 3000, 10_000]
     events = [
         # user a: two visits (40 minutes apart): /home -> /pricing, then /home
@@ -39,7 +39,7 @@ def test_views_entries_exits_and_time_on_page(duck, tmp_path):
             )
         ],
     ]
-    loaded = load_events(duck, tmp_path, events)
+    loaded = load_events(engine, tmp_path, events)
     out = pages.run(loaded.events)
     views = {r["page"]: r for r in run.rows(out["views"])}
     home, pricing = views[SITE + "/home"], views[SITE + "/pricing"]

@@ -1,0 +1,98 @@
+"""Reading and checking rows: timestamps, URLs, bad lines counted by reason, repeats."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+import pytest
+
+from analysis import run
+from analysis.testdata import bad_line
+from logdig.config import Settings
+
+from .conftest import event, load_events, store_lines
+
+STAMPS = [
+    "2026-11-25T10:00:00.000Z",
+    "2026-11-25T10:00:00Z",
+    "2026-11-25T19:00:00.5+09:00",
+    "2026-11-25T06:30:00.123456789-03:30",
+    "2026-11-25T06:30-0330",
+    "2026-02-28T23:59:59.999+00:00",
+    "2024-02-29T12:00:00Z",
+    "2000-03-01T00:00:00.001Z",
+    "1999-12-31T23:59:59.999-01:00",
+]
+
+
+def expected_ms(stamp: str) -> int:
+    m = re.match(r"^(.*T[\d:]+)(?:\.(\d+))?(Z|[+-].*)$", stamp)
+    head, digits, zone = m.groups()
+    stamp = f"{head}.{(digits or '')[:3].ljust(3, '0')}{zone}"  # milliseconds, as the analysis keeps
+    return round(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_timestamps_parse_to_epoch_ms(engine, tmp_path):
+    events = [event(event_id=f"t{i}", timestamp=s) for i, s in enumerate(STAMPS)]
+    loaded = load_events(engine, tmp_path, events)
+    got = {r["event_id"]: r["ts_ms"] for r in run.rows(loaded.events.select("event_id", "ts_ms"))}
+    assert got == {f"t{i}": expected_ms(s) for i, s in enumerate(STAMPS)}
+
+
+@pytest.mark.parametrize(
+    ("url", "page"),
+    [
+        ("https://a.com/shop/?q=1#top", "https://a.com/shop"),
+        ("https://a.com/", "https://a.com"),
+        ("https://a.com", "https://a.com"),
+        ("https://a.com/x#frag", "https://a.com/x"),
+        ("/", "/"),
+        ("https://a.com/a//?", "https://a.com/a"),
+    ],
+)
+def test_page_normalisation(duck, tmp_path, url, page):
+    loaded = load_events(duck, tmp_path, [event(current_page=url)])
+    assert run.rows(loaded.events.select("page")) == [{"page": page}]
+
+
+def test_bad_lines_are_counted_by_reason(engine, tmp_path):
+    good = event(event_id="good")
+    lines = [good, "", "   ", *[bad_line(good, i) for i in range(12)]]
+    lines += ['{"a": 1}', event(event_id="big", load_count=2**63), event(event_id="nan", x="NaN")]
+    store = store_lines(tmp_path, "2026-11-25", lines)
+    loaded = run.load(engine, Settings(data_dir=str(tmp_path)), store, ["2026-11-25"])
+    q = loaded.quality["2026-11-25"]
+    assert q["valid"] == 1
+    assert q["lines"] == len(lines) - 2  # blank lines are not rows
+    assert sum(q["bad"].values()) == 12 + 3
+    assert q["bad"]["missing user_key"] == 1
+    assert q["bad"]["unknown type"] == 1
+    assert q["bad"]["bad timestamp"] == 1
+    assert q["bad"]["spent_milli_sec out of range"] == 1
+    assert q["bad"]["missing token"] == 1
+    assert loaded.token_quality == {("tok", "2026-11-25"): {"events": 1, "duplicates": 0, "bot_events": 0}}
+
+
+def test_repeats_and_bots(engine, tmp_path):
+    events = [
+        event(event_id="a", received_at="2026-11-25T10:00:05.000Z", link="second copy"),
+        event(event_id="a", received_at="2026-11-25T10:00:01.000Z", link="first copy"),
+        event(event_id="a", token="other"),  # same id, another site: not a repeat
+        event(event_id="b", bot=True),
+        event(event_id="c", bot=False),
+    ]
+    loaded = load_events(engine, tmp_path, events)
+    assert loaded.token_quality[("tok", "2026-11-25")] == {"events": 2, "duplicates": 1, "bot_events": 1}
+    kept = run.rows(loaded.events.filter(loaded.events.event_id == "a").select("token", "link"))
+    assert sorted(kept, key=lambda r: r["token"]) == [
+        {"token": "other", "link": None},
+        {"token": "tok", "link": "first copy"},
+    ]
+
+
+def test_only_requested_days_are_read(duck, tmp_path):
+    store_lines(tmp_path, "2026-11-24", [event(event_id="old")])
+    store = store_lines(tmp_path, "2026-11-25", [event(event_id="new")])
+    loaded = run.load(duck, None, store, ["2026-11-25"])
+    assert [r["event_id"] for r in run.rows(loaded.events.select("event_id"))] == ["new"]
