@@ -1,0 +1,64 @@
+"""Funnel and experiment definitions: checks and their Redis home."""
+
+from __future__ import annotations
+
+import fakeredis
+import pytest
+
+from analysis.definitions import DefinitionError, Definitions, Step, parse_experiment, parse_funnel
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "x", "steps": ["url:/a"]},  # one step
+        {"name": "bad name!", "steps": ["url:/a", "url:/b"]},
+        {"name": "x", "steps": ["url:/a", "click:/b"]},
+        {"name": "x", "steps": ["url:/a", {"url": ""}]},
+        {"name": "x", "steps": ["url:/a", "url:/b"], "window_seconds": 0},
+        {"name": "x", "steps": ["url:/a", "url:/b"], "window_seconds": True},
+        "not an object",
+    ],
+)
+def test_bad_funnels_are_refused(doc):
+    with pytest.raises(DefinitionError):
+        parse_funnel(doc)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "e"},  # no goal
+        {"name": "e", "goal": "event:buy", "weights": {"a": 1, "b": 1}},  # control not weighted
+        {"name": "e", "goal": "event:buy", "weights": {"control": 1, "b": -1}},
+        {"name": "e", "goal": "event:buy", "control": ""},
+    ],
+)
+def test_bad_experiments_are_refused(doc):
+    with pytest.raises(DefinitionError):
+        parse_experiment(doc)
+
+
+def test_url_patterns_are_literal_but_for_the_star():
+    import re
+
+    rx = re.compile(Step(url="https://a.com/p?x=(1)*").regex())
+    assert rx.match("https://a.com/p?x=(1)/anything")
+    assert not rx.match("https://a_com/p?x=(1)")
+    assert Step(url="*/pricing").regex() == "^.*/pricing$"
+
+
+def test_store_round_trip():
+    defs = Definitions(fakeredis.FakeRedis())
+    f = parse_funnel({"name": "f", "steps": ["url:*/a", "event:b"], "token": "t1"})
+    g = parse_funnel({"name": "g", "steps": ["url:*/a", "event:b"]})
+    e = parse_experiment({"name": "e", "goal": {"url": "*/done"}, "weights": {"control": 1, "b": 2}})
+    for kind, d in (("funnel", f), ("funnel", g), ("experiment", e)):
+        defs.put(kind, d)
+    defs.redis.hset(Definitions.key("funnel"), "broken", "{not json")
+    assert defs.all("funnel") == [f, g]
+    assert defs.funnels("t2") == [g]
+    assert defs.funnels("t1") == [f, g]
+    assert defs.experiments() == [e]
+    assert Definitions.key("funnel").startswith("logdig:")
+    assert defs.remove("funnel", "f") and not defs.remove("funnel", "f")
