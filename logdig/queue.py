@@ -219,3 +219,36 @@ class Sites:
     def _site(token: str, raw: bytes | str) -> Site:
         record: dict[str, Any] = json.loads(raw)
         return Site(token, record["name"], tuple(record.get("origins", ())))
+
+
+RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
+SECRET = PREFIX + "secret"  # the dashboard's session signing key, shared by every worker
+
+# KEYS: counter. ARGV: limit, window seconds. Returns 0, or the seconds until the window resets.
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if n > tonumber(ARGV[1]) then return math.max(redis.call('TTL', KEYS[1]), 1) end
+return 0
+"""
+
+
+class RateLimits:
+    """Fixed-window counters in Redis, shared by every gunicorn worker."""
+
+    def __init__(self, redis: Redis):
+        self.redis = redis
+        self._hit = redis.register_script(_HIT)
+
+    def hit(self, scope: str, who: str, limit: int, window: int) -> int:
+        """Count one attempt; returns 0 when allowed, else seconds to wait (Retry-After)."""
+        return int(self._hit(keys=[f"{RATE}{scope}:{who}"], args=[limit, window]))
+
+    def reset(self, scope: str, who: str) -> None:
+        self.redis.delete(f"{RATE}{scope}:{who}")
+
+
+def shared_secret(redis: Redis) -> bytes:
+    """A random key made once and shared by every process (SET NX keeps the first)."""
+    redis.set(SECRET, secrets.token_hex(32), nx=True)
+    return redis.get(SECRET)
