@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 
@@ -16,6 +16,7 @@ class Setting(NamedTuple):
     env: str
     default: object
     help: str
+    minimum: int = 1  # for numbers
 
 
 # attribute name -> (environment variable, default, why)
@@ -47,6 +48,30 @@ SETTINGS: dict[str, Setting] = {
     "dedupe_window": Setting("LOGDIG_DEDUPE_WINDOW", 3600, "seconds a (token, event_id) is remembered to drop repeats"),
     "max_body": Setting("LOGDIG_MAX_BODY", 1024 * 1024, "largest POST /logs body in bytes (413 beyond)"),
     "max_events": Setting("LOGDIG_MAX_EVENTS", 1000, "most events in one POST /logs (413 beyond)"),
+    "rate_ip": Setting(
+        "LOGDIG_RATE_IP", 1200, "POST /logs requests per minute from one client IP (429 beyond); 0 turns it off", 0
+    ),
+    "rate_token": Setting(
+        "LOGDIG_RATE_TOKEN", 600_000, "events per minute for one token (429 beyond); 0 turns it off", 0
+    ),
+    "proxy_hops": Setting(
+        "LOGDIG_PROXY_HOPS", 0, "reverse proxies in front of web whose X-Forwarded-For is trusted for the client IP", 0
+    ),
+    "store_ip": Setting(
+        "LOGDIG_STORE_IP",
+        "off",
+        "`off`: no IP is stored; `truncated`: the client IP with its last IPv4 byte / IPv6 80 bits zeroed",
+    ),
+    "url_query": Setting(
+        "LOGDIG_URL_QUERY",
+        "keep",
+        "`keep` URLs as sent; `strip` query strings and fragments; `allow:a,b` keeps only those parameters",
+    ),
+    "drop_bots": Setting(
+        "LOGDIG_DROP_BOTS",
+        "off",
+        "`on`: events from known crawlers are dropped (counted as rejected:bot); `off`: kept and flagged `bot`",
+    ),
     "analyze_interval": Setting("LOGDIG_ANALYZE_INTERVAL", 900, "seconds between scheduled analysis runs"),
     "admin_password": Setting("LOGDIG_ADMIN_PASSWORD", "", "password for the dashboard's admin pages"),
 }
@@ -62,7 +87,7 @@ class Settings:
     s3_endpoint: str = ""
     s3_bucket: str = "logdig"
     aws_access_key_id: str = ""
-    aws_secret_access_key: str = ""
+    aws_secret_access_key: str = field(default="", repr=False)
     aws_region: str = "us-east-1"
     data_dir: str = "./logdig-data"
     batch_min: int = 100
@@ -73,8 +98,14 @@ class Settings:
     dedupe_window: int = 3600
     max_body: int = 1024 * 1024
     max_events: int = 1000
+    rate_ip: int = 1200
+    rate_token: int = 600_000
+    proxy_hops: int = 0
+    store_ip: str = "off"
+    url_query: str = "keep"
+    drop_bots: str = "off"
     analyze_interval: int = 900
-    admin_password: str = ""
+    admin_password: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -90,8 +121,8 @@ class Settings:
                     number = int(raw)
                 except ValueError:
                     raise ConfigError(f"{setting.env} must be a whole number, got {raw!r}") from None
-                if number < 1:
-                    raise ConfigError(f"{setting.env} must be at least 1, got {number}")
+                if number < setting.minimum:
+                    raise ConfigError(f"{setting.env} must be at least {setting.minimum}, got {number}")
                 values[f.name] = number
             else:
                 values[f.name] = raw
@@ -99,6 +130,12 @@ class Settings:
         settings = cls(**values)
         if settings.batch_min > settings.batch_max:
             raise ConfigError("LOGDIG_BATCH_MIN must not exceed LOGDIG_BATCH_MAX")
+        if settings.store_ip not in ("off", "truncated"):
+            raise ConfigError(f"LOGDIG_STORE_IP must be off or truncated, got {settings.store_ip!r}")
+        if settings.drop_bots not in ("off", "on"):
+            raise ConfigError(f"LOGDIG_DROP_BOTS must be off or on, got {settings.drop_bots!r}")
+        if settings.url_query not in ("keep", "strip") and not settings.url_query.startswith("allow:"):
+            raise ConfigError(f"LOGDIG_URL_QUERY must be keep, strip or allow:name,name, got {settings.url_query!r}")
         return settings
 
     def replace(self, **changes: object) -> Settings:
@@ -107,4 +144,4 @@ class Settings:
 
 # Keep the dataclass and the table in step: a field without a row is a bug.
 assert [f.name for f in fields(Settings)] == list(SETTINGS), "Settings and SETTINGS differ"
-assert all(getattr(Settings, k) == s.default for k, s in SETTINGS.items()), "defaults differ"
+assert all(f.default == SETTINGS[f.name].default for f in fields(Settings)), "defaults differ"

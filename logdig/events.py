@@ -7,17 +7,19 @@ the server may set - live here, next to it.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import fastjsonschema
 from jsonschema import Draft7Validator
 
-SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot")
+SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot", "ip")
 PROPS_MAX_BYTES = 8 * 1024
 PROPS_MAX_DEPTH = 3
 
@@ -153,7 +155,7 @@ def received_day(line: bytes | str) -> str:
 
 
 @lru_cache(maxsize=4096)  # bounded: user agents are many but skewed
-def _user_agent(ua: str) -> dict[str, Any]:
+def user_agent(ua: str) -> dict[str, Any]:
     from ua_parser import parse
 
     result = parse(ua).with_defaults()
@@ -183,10 +185,47 @@ def normalise(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def enrich(event: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """Normalise number types and add what only the server knows. The timestamp stays
-    exactly as the client sent it."""
-    return {**normalise(event), "received_at": received_at(now), **_user_agent(event["user_agent"])}
+URL_FIELDS = ("current_page", "link", "referrer")
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """What the collector keeps, from LOGDIG_STORE_IP and LOGDIG_URL_QUERY."""
+
+    store_ip: str = "off"  # or "truncated"
+    url_query: str = "keep"  # or "strip", or "allow:a,b"
+
+    def url(self, url: Any) -> Any:
+        if self.url_query == "keep" or not isinstance(url, str) or "://" not in url:
+            return url  # link descriptions (tag;class;id) are not URLs
+        parts = urlsplit(url)
+        if self.url_query == "strip":
+            return urlunsplit(parts._replace(query="", fragment=""))
+        allowed = set(self.url_query.removeprefix("allow:").split(","))
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k in allowed])
+        return urlunsplit(parts._replace(query=query, fragment=""))
+
+
+def truncate_ip(ip: str) -> str | None:
+    """IPv4 to its /24, IPv6 to its /48: enough for a region, not a household."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def enrich(event: dict[str, Any], now: datetime, privacy: Privacy = Privacy(), ip: str | None = None) -> dict[str, Any]:
+    """Normalise number types, apply the privacy settings and add what only the server
+    knows. The timestamp stays exactly as the client sent it."""
+    out = {**normalise(event), "received_at": received_at(now), **user_agent(event["user_agent"])}
+    for name in URL_FIELDS:
+        if name in out:
+            out[name] = privacy.url(out[name])
+    if privacy.store_ip == "truncated" and ip and (truncated := truncate_ip(ip)):
+        out["ip"] = truncated
+    return out
 
 
 def encode(event: dict[str, Any]) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,36 +27,58 @@ INFLIGHT = PREFIX + "inflight"
 SITES = PREFIX + "sites"
 STATS = PREFIX + "stats"
 SEEN = PREFIX + "seen:"  # + token + ":" + event_id, expires after LOGDIG_DEDUPE_WINDOW
+RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000
 
-# KEYS: queue, stats, one seen-key per event.
-# ARGV: queue_max, window, k, k (reason, count) pairs of rejections, then the events.
-# One round trip: the cap check, the repeat check, the push and the counters together.
+# KEYS: queue, stats, ip counter, t token counters, then one seen-key per event.
+# ARGV: queue_max, dedupe window, rate window, ip limit, token limit, t, t event counts,
+#       k, k (reason, count) pairs of rejections, then the events.
+# One round trip: rate limits, the cap check, the repeat check, the push and the counters.
+# Returns {accepted, 0}, {-1, 0} when the queue is full, {-2, retry_after} when rate limited.
 _INGEST = """
-local k = tonumber(ARGV[3])
-local first = 4 + 2 * k
-local n = #KEYS - 2
-if n > 0 and redis.call('LLEN', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end
+local queue_max, window, rate_window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local ip_limit, token_limit, t = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local k = tonumber(ARGV[7 + t])
+local first = 8 + t + 2 * k
+local n = #KEYS - 3 - t
+for j = 0, k - 1 do
+  redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[8 + t + 2 * j], ARGV[9 + t + 2 * j])
+end
+local function over(key, amount, limit)
+  if limit <= 0 then return 0 end
+  local count = redis.call('INCRBY', key, amount)
+  if count == amount then redis.call('EXPIRE', key, rate_window) end
+  if count > limit then return math.max(redis.call('TTL', key), 1) end
+  return 0
+end
+local wait = over(KEYS[3], 1, ip_limit)
+for i = 1, t do
+  if wait == 0 then wait = over(KEYS[3 + i], tonumber(ARGV[6 + i]), token_limit) end
+end
+if wait > 0 then
+  redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', math.max(n, 1))
+  return {-2, wait}
+end
+if n == 0 then return {0, 0} end
+if redis.call('LLEN', KEYS[1]) >= queue_max then
+  redis.call('HINCRBY', KEYS[2], 'rejected:queue_full', n)
+  return {-1, 0}
+end
 local fresh = {}
 for i = 1, n do
-  if redis.call('SET', KEYS[i + 2], '1', 'NX', 'EX', ARGV[2]) then
+  if redis.call('SET', KEYS[3 + t + i], '1', 'NX', 'EX', window) then
     fresh[#fresh + 1] = ARGV[first + i - 1]
   end
 end
 for i = 1, #fresh, CHUNK do
   redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + CHUNK - 1, #fresh)))
 end
-if n > 0 then
-  redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
-  redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh)
-end
-for j = 0, k - 1 do
-  redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[4 + 2 * j], ARGV[5 + 2 * j])
-end
-return #fresh
+redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
+redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh)
+return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK))
 
 # KEYS: queue, inflight. ARGV: most events to take.
@@ -100,6 +123,23 @@ class QueueFull(Exception):
     """The queue is over LOGDIG_QUEUE_MAX: the collector answers 503 (backpressure)."""
 
 
+class RateLimited(Exception):
+    """A client IP or token is over its rate limit: the collector answers 429."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"rate limited; retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    queue_max: int
+    dedupe_window: int
+    ip_limit: int = 0  # requests per rate_window per client IP; 0 = no limit
+    token_limit: int = 0  # events per rate_window per token; 0 = no limit
+    rate_window: int = 60
+
+
 @dataclass(frozen=True)
 class Site:
     token: str
@@ -138,21 +178,27 @@ class EventQueue:
     def push(
         self,
         events: Sequence[tuple[str, str, str]],
-        queue_max: int,
-        dedupe_window: int,
+        limits: IngestLimits,
         rejected: Mapping[str, int] | None = None,
+        client: str = "-",
     ) -> tuple[int, int]:
         """Queue (token, event_id, encoded line) triples, dropping repeats, and count
         the request's rejections by reason - all in one round trip.
 
-        Returns (accepted, duplicates); raises QueueFull when over the cap.
+        Returns (accepted, duplicates). Raises RateLimited or QueueFull.
         """
+        per_token = Counter(token for token, _, _ in events)
         reasons = [x for reason, n in (rejected or {}).items() if n for x in (reason, n)]
-        keys = [QUEUE, STATS] + [f"{SEEN}{token}:{event_id}" for token, event_id, _ in events]
-        args = [queue_max, dedupe_window, len(reasons) // 2, *reasons] + [line for _, _, line in events]
-        accepted = int(self._ingest(keys=keys, args=args))
-        if accepted < 0:
-            raise QueueFull(f"the queue holds {queue_max} events or more")
+        keys = [QUEUE, STATS, f"{RATE}ip:{client}", *(f"{RATE}token:{t}" for t in per_token)]
+        keys += [f"{SEEN}{token}:{event_id}" for token, event_id, _ in events]
+        args = [limits.queue_max, limits.dedupe_window, limits.rate_window, limits.ip_limit, limits.token_limit]
+        args += [len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
+        args += [line for _, _, line in events]
+        accepted, wait = (int(x) for x in self._ingest(keys=keys, args=args))
+        if accepted == -2:
+            raise RateLimited(wait)
+        if accepted == -1:
+            raise QueueFull(f"the queue holds {limits.queue_max} events or more")
         return accepted, len(events) - accepted
 
     # -- flush side ---------------------------------------------------------------------
@@ -221,7 +267,6 @@ class Sites:
         return Site(token, record["name"], tuple(record.get("origins", ())))
 
 
-RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 SECRET = PREFIX + "secret"  # the dashboard's session signing key, shared by every worker
 
 # KEYS: counter. ARGV: limit, window seconds. Returns 0, or the seconds until the window resets.

@@ -15,6 +15,7 @@ from flask import Flask, jsonify
 from redis import Redis
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from logdig.config import Settings
 from logdig.queue import EventQueue, Sites, connect
@@ -46,6 +47,9 @@ def create_app(
     }
     # Flask/werkzeug refuse larger bodies before we read them (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body
+    if settings.proxy_hops:
+        # Behind N trusted proxies, the client IP is the Nth X-Forwarded-For from the right.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
 
     from web.collector import bp as collector
 

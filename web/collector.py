@@ -12,8 +12,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
-from logdig.events import ClientError, check_events, encode, enrich, parse_body
-from logdig.queue import QueueFull, Site
+from logdig.events import ClientError, Privacy, check_events, encode, enrich, parse_body, user_agent
+from logdig.queue import IngestLimits, QueueFull, RateLimited, Site
 from web.metrics import registry_for
 
 bp = Blueprint("collector", __name__)
@@ -31,8 +31,8 @@ def ctx() -> dict[str, Any]:
 def _error(e: ClientError) -> Response:
     response = jsonify({**e.body(), "status": e.status})
     response.status_code = e.status
-    if e.status == 503:
-        response.headers["Retry-After"] = "30"
+    if e.status in (429, 503):
+        response.headers["Retry-After"] = str(e.extra.get("retry_after", 30))
     return response
 
 
@@ -77,8 +77,10 @@ def collect() -> Response:
     try:
         return _cors(_collect(origin), origin)
     except ClientError as e:
-        with contextlib.suppress(RedisError):  # the client's answer matters more than the counter
-            ctx()["queue"].push([], 1, 1, rejected=e.extra.pop("counts", None) or {e.kind: 1})
+        counts = e.extra.pop("counts", {e.kind: 1})
+        if counts:  # the client's answer matters more than the counter
+            with contextlib.suppress(RedisError, RateLimited):
+                ctx()["queue"].push([], _limits(), rejected=counts, client=request.remote_addr or "-")
         # A refused origin learns nothing from the answer: no CORS header for it.
         return _error(e) if e.kind == "origin" else _cors(_error(e), origin)
 
@@ -96,16 +98,26 @@ def _read_body(max_body: int) -> bytes:
     return body
 
 
-def _token_problem(site: Site | None, origin: str | None) -> tuple[str, str] | None:
+def _limits() -> IngestLimits:
+    settings = ctx()["settings"]
+    return IngestLimits(settings.queue_max, settings.dedupe_window, settings.rate_ip, settings.rate_token)
+
+
+def _problem(site: Site | None, origin: str | None, event: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(metric reason, field, message) when a valid event must still be refused."""
     if site is None:
-        return "unknown_token", "unknown token"
+        return "unknown_token", "token", "unknown token"
     if not site.allows(origin):
-        return "origin", f"origin {origin!r} is not allowed for this token"
+        return "origin", "token", f"origin {origin!r} is not allowed for this token"
+    if ctx()["settings"].drop_bots == "on" and user_agent(event["user_agent"])["bot"]:
+        return "bot", "user_agent", "a known crawler; LOGDIG_DROP_BOTS is on"
     return None
 
 
 def _collect(origin: str | None) -> Response:
     settings = ctx()["settings"]
+    privacy = Privacy(settings.store_ip, settings.url_query)
+    client = request.remote_addr or "-"
     events = parse_body(_read_body(settings.max_body), settings.max_events)
     checked = check_events(events)
     reasons = Counter({"invalid": len(checked.rejected)})
@@ -114,12 +126,12 @@ def _collect(origin: str | None) -> Response:
     now = datetime.fromtimestamp(ctx()["clock"](), UTC)
     lines = []
     for index, event in checked.valid:
-        problem = _token_problem(sites[event["token"]], origin)
+        problem = _problem(sites[event["token"]], origin, event)
         if problem:
             reasons[problem[0]] += 1
-            checked.rejected.append({"index": index, "errors": [{"field": "token", "reason": problem[1]}]})
+            checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
-            lines.append((event["token"], event["event_id"], encode(enrich(event, now))))
+            lines.append((event["token"], event["event_id"], encode(enrich(event, now, privacy, client))))
     checked.rejected.sort(key=lambda r: r["index"])
 
     if not lines:
@@ -130,9 +142,20 @@ def _collect(origin: str | None) -> Response:
         raise ClientError(status, first["field"], first["reason"], kind, rejected=checked.rejected, counts=reasons)
 
     try:
-        accepted, duplicates = ctx()["queue"].push(lines, settings.queue_max, settings.dedupe_window, reasons)
+        accepted, duplicates = ctx()["queue"].push(lines, _limits(), reasons, client)
     except QueueFull:
-        raise ClientError(503, "queue", "the collector is over capacity, retry later", "queue_full") from None
+        raise ClientError(
+            503, "queue", "the collector is over capacity, retry later", "queue_full", counts={}
+        ) from None
+    except RateLimited as e:
+        raise ClientError(
+            429,
+            "rate",
+            f"too many requests; retry after {e.retry_after} s",
+            "rate_limited",
+            counts={},
+            retry_after=e.retry_after,
+        ) from None
     response = jsonify({"accepted": accepted, "duplicates": duplicates, "rejected": checked.rejected})
     response.status_code = 202
     return response

@@ -5,7 +5,7 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from logdig.queue import INFLIGHT, QUEUE, EventQueue, QueueFull, Sites
+from logdig.queue import INFLIGHT, QUEUE, EventQueue, IngestLimits, QueueFull, RateLimited, Sites
 
 
 def line(i: int, day: str = "2026-11-27") -> str:
@@ -18,22 +18,22 @@ def queue():
 
 
 def test_push_drops_repeats_within_and_across_requests(queue):
-    assert queue.push([("t", "a", line(1)), ("t", "a", line(1)), ("t", "b", line(2))], 100, 60) == (2, 1)
-    assert queue.push([("t", "a", line(1)), ("u", "a", line(3))], 100, 60) == (1, 1)  # per token
+    assert queue.push([("t", "a", line(1)), ("t", "a", line(1)), ("t", "b", line(2))], IngestLimits(100, 60)) == (2, 1)
+    assert queue.push([("t", "a", line(1)), ("u", "a", line(3))], IngestLimits(100, 60)) == (1, 1)  # per token
     assert queue.state().length == 3
     assert queue.stats() == {"accepted": 3, "duplicates": 2}
 
 
 def test_push_refuses_over_the_cap_and_remembers_nothing(queue):
-    queue.push([("t", str(i), line(i)) for i in range(3)], 3, 60)
+    queue.push([("t", str(i), line(i)) for i in range(3)], IngestLimits(3, 60))
     with pytest.raises(QueueFull):
-        queue.push([("t", "x", line(9))], 3, 60)
+        queue.push([("t", "x", line(9))], IngestLimits(3, 60))
     queue.reserve(3)
-    assert queue.push([("t", "x", line(9))], 3, 60) == (1, 0)  # not marked seen by the refusal
+    assert queue.push([("t", "x", line(9))], IngestLimits(3, 60)) == (1, 0)  # not marked seen by the refusal
 
 
 def test_reserve_returns_the_inflight_batch_until_it_is_acknowledged(queue):
-    queue.push([("t", str(i), line(i)) for i in range(5)], 100, 60)
+    queue.push([("t", str(i), line(i)) for i in range(5)], IngestLimits(100, 60))
     first = queue.reserve(3)
     assert [b.decode() for b in first] == [line(0), line(1), line(2)]
     assert queue.reserve(3) == first  # recovery: the same batch, nothing new mixed in
@@ -43,7 +43,7 @@ def test_reserve_returns_the_inflight_batch_until_it_is_acknowledged(queue):
 
 
 def test_a_late_ack_never_deletes_the_next_batch(queue):
-    queue.push([("t", str(i), line(i)) for i in range(4)], 100, 60)
+    queue.push([("t", str(i), line(i)) for i in range(4)], IngestLimits(100, 60))
     old = queue.reserve(2)
     assert queue.ack(old)
     new = queue.reserve(2)
@@ -60,3 +60,17 @@ def test_sites_and_origins():
     assert shop.allows("https://shop.example") and not shop.allows("https://evil.example") and not shop.allows(None)
     assert sites.get_many([shop.token, "nope"]) == {shop.token: shop, "nope": None}
     assert sites.by_name("b") == shop and sites.delete(shop.token) and sites.get(shop.token) is None
+
+
+def test_rate_limits_per_ip_and_per_token_in_the_same_round_trip(queue):
+    limits = IngestLimits(1000, 60, ip_limit=2, token_limit=5)
+    assert queue.push([("t", "a", line(1)), ("t", "b", line(2))], limits, client="1.1.1.1") == (2, 0)
+    assert queue.push([("t", "c", line(3))], limits, client="1.1.1.1") == (1, 0)
+    with pytest.raises(RateLimited) as e:
+        queue.push([("t", "d", line(4))], limits, client="1.1.1.1")  # 3rd request from this IP
+    assert 1 <= e.value.retry_after <= 60
+    assert queue.push([("t", "e", line(5)), ("t", "f", line(6))], limits, client="2.2.2.2") == (2, 0)
+    with pytest.raises(RateLimited):
+        queue.push([("t", "g", line(7))], limits, client="3.3.3.3")  # 6th event for token t
+    assert queue.push([("u", "g", line(7))], limits, client="3.3.3.3") == (1, 0)  # another token
+    assert queue.stats()["rejected:rate_limited"] == 2 and queue.state().length == 6
