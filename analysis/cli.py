@@ -108,6 +108,12 @@ def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | 
     eng = start_engine(engine)
     try:
         summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments)
+    except Exception as e:
+        if engine != "spark" or isinstance(e, click.ClickException):
+            raise
+        # Py4J/Spark errors are pages long; the first line names the problem.
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise click.ClickException(f"Spark failed: {first}") from None
     finally:
         eng.close()
     for day in days:

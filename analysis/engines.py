@@ -90,8 +90,12 @@ def spark_engine(master: str | None = None, conf: dict[str, str] | None = None) 
     active = SparkSession.getActiveSession()
     if active is not None:
         return Engine("spark", active)
+    from pyspark import SparkConf
+
     builder = SparkSession.builder.appName("logdig-analysis")
-    builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
+    if master or os.environ.get("SPARK_MASTER") or not SparkConf().contains("spark.master"):
+        # spark-submit --master ... wins unless a master is asked for here
+        builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
     builder = builder.config("spark.sql.session.timeZone", "UTC")
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
