@@ -193,6 +193,35 @@ def token_delete(token: str) -> None:
     click.echo("deleted")
 
 
+@main.command(epilog=SETTINGS_HELP)
+@click.argument("user_key")
+@click.option("--token", help="Only this site's events of the user.")
+@translate_errors
+def forget(user_key: str, token: str | None) -> None:
+    """Remove one user's events from every stored object. Queued events are flushed
+    first, so none escape; rewritten objects get their new SHA-256 names."""
+    from worker.jobs import flush as run_flush
+    from worker.retention import forget as forget_user
+
+    s = settings()
+    if s.redis_url:
+        run_flush(force=True, settings=s)
+    click.echo(forget_user(open_store(s), user_key, token).summary())
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option("--older-than", "days", required=True, type=click.IntRange(0), help="Keep this many days before today.")
+@translate_errors
+def prune(days: int) -> None:
+    """Delete raw day folders older than DAYS days (UTC); results/ is kept."""
+    from datetime import UTC, datetime
+
+    from worker.retention import prune as prune_days
+
+    deleted = prune_days(open_store(settings()), days, datetime.now(UTC).date())
+    click.echo(f"deleted {len(deleted)} objects")
+
+
 @main.command()
 @translate_errors
 def status() -> None:

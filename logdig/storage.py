@@ -36,6 +36,14 @@ def day_prefix(day: date) -> str:
     return f"{day.isoformat()}/"
 
 
+def raw_keys(store: ObjectStore) -> Iterator[tuple[date, str]]:
+    """Every raw event object, with its day."""
+    for key in store.list():
+        match = RAW_KEY.match(key)
+        if match:
+            yield date.fromisoformat(match.group(1)), key
+
+
 def results_key(job: str, token: str, day: date | str) -> str:
     day = day.isoformat() if isinstance(day, date) else day
     return f"{RESULTS_PREFIX}{job}/{token}/{day}.json"
@@ -48,6 +56,7 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def list(self, prefix: str = "") -> Iterator[str]: ...
     def stat(self, key: str) -> tuple[int, str]: ...
+    def delete(self, key: str) -> None: ...
     def ensure_bucket(self) -> None: ...
 
 
@@ -91,6 +100,9 @@ class LocalStore:
     def stat(self, key: str) -> tuple[int, str]:
         data = self.get(key)
         return len(data), hashlib.md5(data).hexdigest()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
 
     def ensure_bucket(self) -> None:
         try:
@@ -144,6 +156,14 @@ class S3Store:
     def stat(self, key: str) -> tuple[int, str]:
         st = self.client.stat_object(self.bucket, key)
         return st.size, (st.etag or "").strip('"')
+
+    def delete(self, key: str) -> None:
+        from minio.error import MinioException
+
+        try:
+            self.client.remove_object(self.bucket, key)
+        except (MinioException, OSError) as e:
+            raise StorageError(f"cannot delete s3://{self.bucket}/{key}: {e}") from e
 
     def ensure_bucket(self) -> None:
         from minio.error import MinioException
