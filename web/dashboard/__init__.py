@@ -1,0 +1,44 @@
+"""The dashboard: a blueprint that reads analysis results and shows them.
+
+Routes:
+
+- ``/dashboard/...``: the pages behind the admin login (views, export, definitions,
+  health); every answer carries a Content-Security-Policy and ``no-store``.
+- ``/overlay.js`` and ``/overlay/data``: the on-page heat-map overlay. They are open
+  (the page being looked at is another site's), authorised by a signed, expiring
+  parameter instead of the session; see ``web.dashboard.overlay``.
+
+Modules: ``auth`` (login, session, CSRF), ``results`` (the one adapter that reads
+result objects), ``charts`` (matplotlib, server side), ``views``, ``definitions``
+(funnel and experiment forms), ``health``, ``export`` (CSV) and ``overlay``.
+Everything a browser sent is attacker-controlled and rendered through Jinja's
+autoescaping; nothing user-supplied is marked safe.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from web.dashboard import auth, definitions, export, health, overlay, views
+from web.dashboard.tables import cell_text
+
+bp = Blueprint("dashboard", __name__)
+
+ui = Blueprint(
+    "ui",
+    __name__,
+    url_prefix="/dashboard",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+auth.init(ui)
+ui.context_processor(lambda: {"cell": cell_text})
+views.register(ui)
+definitions.register(ui)
+health.register(ui)
+export.register(ui)
+
+bp.register_blueprint(ui)
+bp.register_blueprint(overlay.public)
+bp.record_once(auth.init_app)

@@ -1,0 +1,361 @@
+"""The one place that reads analysis results. If their shapes change, only this file does.
+
+Results are per job, token and UTC day (``results/<job>/<token>/<day>.json``, written by
+``analysis.run``; see analysis/README.md). The dashboard shows date ranges, so this
+module sums days:
+
+- counts (views, clicks, leaves, exposures...) add up across days;
+- "users" added across days are *user-days* (a visitor seen on two days counts twice),
+  because results hold distinct users per day only; the pages say so;
+- medians do not add up: time on page is shown per day;
+- experiments are summed per variant and their statistics recomputed with the
+  analysis' own ``analysis.stats.experiment_result``, so one code computes them.
+
+Documents are cached for ``CACHE_SECONDS`` per process, so a page and its CSV export
+read the store once. Nothing here reads raw events.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from logdig.storage import results_key
+
+DAY_REPORT = ("_days", "all")  # results/_days/all/<day>.json: objects read, quality
+CACHE_SECONDS = 30
+CACHE_ENTRIES = 2048
+MAX_DAYS = 92  # the longest range one page reads
+GRID_COLUMNS = 50  # analysis.jobs.heatmap: columns are 2% of the viewport width
+ROW_PX = 20  # analysis.jobs.heatmap: rows are 20 page pixels
+VIEWPORT_CLASSES = ("desktop", "tablet", "mobile", "unknown")
+# a representative width per class, to draw the grid in page proportions
+CLASS_WIDTH = {"desktop": 1280, "tablet": 820, "mobile": 390, "unknown": 1280}
+
+
+def day_range(start: date, end: date) -> list[str]:
+    if end < start:
+        start, end = end, start
+    start = max(start, end - timedelta(days=MAX_DAYS - 1))
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+
+
+class Results:
+    """Reads result documents through an ObjectStore, with a short per-process cache."""
+
+    def __init__(self, store: Any, clock=time.monotonic):
+        self.store, self.clock = store, clock
+        self._cache: dict[str, tuple[float, dict | None]] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key: str) -> dict | None:
+        now = self.clock()
+        with self._lock:
+            hit = self._cache.get(key)
+        if hit and now - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        try:
+            doc = json.loads(self.store.get(key))
+        except Exception:  # noqa: BLE001 - missing or unreadable: not computed yet
+            doc = None
+        with self._lock:
+            if len(self._cache) >= CACHE_ENTRIES:
+                self._cache.clear()
+            self._cache[key] = (now, doc)
+        return doc
+
+    def doc(self, job: str, token: str, day: str) -> dict | None:
+        return self._get(results_key(job, token, day))
+
+    def data(self, job: str, token: str, days: list[str]) -> list[tuple[str, dict]]:
+        """(day, data) for each day that has a result for ``job``."""
+        out = []
+        for day in days:
+            doc = self.doc(job, token, day)
+            if doc is not None:
+                out.append((day, doc.get("data") or {}))
+        return out
+
+    def day_report(self, day: str) -> dict | None:
+        return self._get(results_key(DAY_REPORT[0], DAY_REPORT[1], day))
+
+    def generated_at(self, token: str, days: list[str]) -> str | None:
+        stamps = [d.get("generated_at") for day in days if (d := self.doc("pages", token, day))]
+        return max((s for s in stamps if s), default=None)
+
+
+# ---------------------------------------------------------------- overview
+
+
+@dataclass
+class Overview:
+    per_day: list[dict]
+    pages: list[dict]
+    links: list[dict]
+    referrers: list[dict]
+    agents: dict[str, list[dict]] | None  # browser/os/device -> rows, when analysis has them
+    has_users: bool = False
+
+
+def _top(counter: Counter, users: Counter, name: str, n: int = 20) -> list[dict]:
+    return [{name: k, "count": v, "user_days": users[k]} for k, v in counter.most_common(n)]
+
+
+def overview(results: Results, token: str, days: list[str]) -> Overview:
+    per_day, has_users = [], False
+    views, view_users, entries, exits = Counter(), Counter(), Counter(), Counter()
+    links, link_users, refs, ref_users = Counter(), Counter(), Counter(), Counter()
+    agents: dict[str, Counter] = defaultdict(Counter)
+    for day in days:
+        doc = results.doc("pages", token, day)
+        if doc is None:
+            per_day.append({"day": day, "events": None, "pageviews": None, "users": None})
+            continue
+        data = doc.get("data") or {}
+        totals = data.get("totals") or {}  # proposed: {"events", "pageviews", "users"}
+        if isinstance(totals, list):
+            totals = totals[0] if totals else {}
+        has_users = has_users or "users" in totals
+        row_views = data.get("views", [])
+        per_day.append(
+            {
+                "day": day,
+                "events": (doc.get("quality") or {}).get("events"),
+                "pageviews": totals.get("pageviews", sum(r["views"] for r in row_views)),
+                "users": totals.get("users"),
+            }
+        )
+        for r in row_views:
+            views[r["page"]] += r["views"]
+            view_users[r["page"]] += r["users"]
+            entries[r["page"]] += r.get("entries") or 0
+            exits[r["page"]] += r.get("exits") or 0
+        for r in data.get("top_links", []):
+            links[r["link"]] += r["count"]
+            link_users[r["link"]] += r.get("users") or 0
+        for r in data.get("top_referrers", []):
+            refs[r["referrer"]] += r["count"]
+            ref_users[r["referrer"]] += r.get("users") or 0
+        for r in data.get("agents", []):  # proposed: {"kind", "name", "users", "events"}
+            agents[r["kind"]][r["name"]] += r.get("users") or r.get("events") or 0
+    pages = [
+        {"page": p, "views": v, "user_days": view_users[p], "entries": entries[p], "exits": exits[p]}
+        for p, v in views.most_common(50)
+    ]
+    return Overview(
+        per_day=per_day,
+        pages=pages,
+        links=_top(links, link_users, "link"),
+        referrers=_top(refs, ref_users, "referrer"),
+        agents={k: [{"name": n, "users": c} for n, c in v.most_common(10)] for k, v in agents.items()} or None,
+        has_users=has_users,
+    )
+
+
+# ---------------------------------------------------------------- one page
+
+
+@dataclass
+class PageDetail:
+    page: str
+    per_day: list[dict] = field(default_factory=list)  # views, users, entries, exits, time on page
+    classes: dict[str, dict] = field(default_factory=dict)  # viewport class -> clicks, placed, rage
+    grid: dict[tuple[int, int], int] = field(default_factory=dict)  # (col, row) -> clicks
+    click_map: list[dict] = field(default_factory=list)
+    scroll: list[dict] = field(default_factory=list)  # depth, leaves, reached (share reaching it)
+    links: list[dict] = field(default_factory=list)
+    viewport_class: str = "desktop"
+
+
+def _page_stats(detail: PageDetail, results: Results, token: str, days: list[str]) -> None:
+    links: Counter = Counter()
+    for day, data in results.data("pages", token, days):
+        row: dict[str, Any] = {"day": day}
+        for r in data.get("views", []):
+            if r["page"] == detail.page:
+                row.update(views=r["views"], users=r["users"], entries=r.get("entries"), exits=r.get("exits"))
+        for r in data.get("time_on_page", []):
+            if r["page"] == detail.page:
+                row.update(leaves=r["leaves"], median_ms=r.get("median_ms"), p90_ms=r.get("p90_ms"))
+        if len(row) > 1:
+            detail.per_day.append(row)
+        for r in data.get("top_links", []):
+            if r["page"] == detail.page:
+                links[r["link"]] += r["count"]
+    detail.links = [{"link": k, "count": v} for k, v in links.most_common(20)]
+
+
+def page_detail(results: Results, token: str, page: str, days: list[str], viewport_class: str | None) -> PageDetail:
+    detail = PageDetail(page)
+    _page_stats(detail, results, token, days)
+    grids: dict[str, Counter] = defaultdict(Counter)
+    classes: dict[str, Counter] = defaultdict(Counter)
+    selectors: dict[str, Counter] = defaultdict(Counter)
+    scroll: Counter = Counter()
+    for _day, data in results.data("heatmap", token, days):
+        for r in data.get("grid", []):
+            if r["page"] == page:
+                grids[r["viewport_class"]][(int(r["col"]), int(r["row"]))] += r["clicks"]
+        for r in data.get("pages", []):
+            if r["page"] == page:
+                for k in ("clicks", "placed", "rage_clicks"):
+                    classes[r["viewport_class"]][k] += r.get(k) or 0
+        for r in data.get("click_map", []):
+            if r["page"] == page:
+                for k in ("clicks", "users", "rage_clicks"):
+                    selectors[r["selector"]][k] += r.get(k) or 0
+        for r in data.get("scroll_depth", []):
+            if r["page"] == page:
+                scroll[int(r["depth"])] += r["leaves"]
+    detail.classes = {k: dict(v) for k, v in sorted(classes.items(), key=lambda kv: -kv[1]["clicks"])}
+    if viewport_class not in VIEWPORT_CLASSES:
+        viewport_class = next((c for c in detail.classes if grids.get(c)), "desktop")
+    detail.viewport_class = viewport_class
+    detail.grid = dict(grids.get(viewport_class, {}))
+    detail.click_map = sorted(
+        (
+            {"selector": s, "clicks": c["clicks"], "user_days": c["users"], "rage_clicks": c["rage_clicks"]}
+            for s, c in selectors.items()
+        ),
+        key=lambda r: (-r["clicks"], r["selector"]),
+    )
+    total = reached = sum(scroll.values())
+    for depth in range(0, 101, 10):
+        detail.scroll.append({"depth": depth, "leaves": scroll[depth], "reached": reached / total if total else None})
+        reached -= scroll[depth]
+    return detail
+
+
+def overlay_data(results: Results, token: str, page: str, days: list[str]) -> dict:
+    """What the on-page overlay draws: the grid of every viewport class and the click map."""
+    grids: dict[str, Counter] = defaultdict(Counter)
+    selectors: Counter = Counter()
+    rage: Counter = Counter()
+    for _day, data in results.data("heatmap", token, days):
+        for r in data.get("grid", []):
+            if r["page"] == page:
+                grids[r["viewport_class"]][(int(r["col"]), int(r["row"]))] += r["clicks"]
+        for r in data.get("click_map", []):
+            if r["page"] == page:
+                selectors[r["selector"]] += r["clicks"]
+                rage[r["selector"]] += r.get("rage_clicks") or 0
+    return {
+        "columns": GRID_COLUMNS,
+        "row_px": ROW_PX,
+        "grids": {vc: [[c, r, n] for (c, r), n in sorted(g.items())] for vc, g in grids.items()},
+        "click_map": [{"selector": s, "clicks": n, "rage_clicks": rage[s]} for s, n in selectors.most_common(200)],
+    }
+
+
+# ---------------------------------------------------------------- funnels and experiments
+
+
+def funnels(results: Results, token: str, days: list[str]) -> list[dict]:
+    """Per funnel name: its definition (latest day's) and the users reaching each step, summed."""
+    found: dict[str, dict] = {}
+    for _day, data in results.data("funnels", token, days):
+        for f in data.get("funnels", []):
+            name = f["funnel"]["name"]
+            entry = found.setdefault(name, {"users": Counter(), "labels": {}, "days": 0})
+            entry["funnel"], entry["days"] = f["funnel"], entry["days"] + 1
+            for s in f["steps"]:
+                entry["users"][s["step"]] += s["users"]
+                entry["labels"][s["step"]] = s["label"]
+    out = []
+    for name, e in sorted(found.items()):
+        first, prev, steps = e["users"].get(1, 0), None, []
+        for k in sorted(e["labels"]):
+            users = e["users"][k]
+            from_previous = (users / prev if prev else None) if k > 1 else 1.0
+            steps.append(
+                {
+                    "step": k,
+                    "label": e["labels"][k],
+                    "users": users,
+                    "from_previous": from_previous,
+                    "from_start": users / first if first else None,
+                }
+            )
+            prev = users
+        out.append({"name": name, "definition": e["funnel"], "steps": steps, "days": e["days"]})
+    return out
+
+
+def experiments(results: Results, token: str, days: list[str]) -> list[dict]:
+    """Per experiment: variant counts summed over the days, statistics recomputed."""
+    from analysis.stats import experiment_result
+
+    found: dict[str, dict] = {}
+    for _day, data in results.data("experiments", token, days):
+        for x in data.get("experiments", []):
+            name = x["experiment"]["name"]
+            entry = found.setdefault(name, {"counts": defaultdict(Counter), "days": 0})
+            entry["definition"], entry["days"] = x["experiment"], entry["days"] + 1
+            for v in x.get("variants", []):
+                for k in ("exposed", "converted", "multi_variant"):
+                    entry["counts"][v["variant"]][k] += v.get(k) or 0
+    out = []
+    for name, e in sorted(found.items()):
+        d = e["definition"]
+        rows = [{"variant": v, **c} for v, c in e["counts"].items()]
+        result = experiment_result(rows, d.get("control", "control"), d.get("weights"))
+        out.append({"name": name, "definition": d, "days": e["days"], **result, "verdict": verdict(result, d)})
+    return out
+
+
+def verdict(result: dict, definition: dict) -> str:
+    """One plain sentence about the experiment."""
+    control = definition.get("control", "control")
+    others = [v for v in result["variants"] if not v["control"]]
+    if not any(v["control"] for v in result["variants"]):
+        return f"No verdict: nobody was exposed to the control variant {control!r} yet."
+    if not others:
+        return "No verdict: only the control variant has users so far."
+    if any(w.startswith("sample ratio mismatch") for w in result["warnings"]):
+        return "Do not trust these numbers yet: the variants' sizes are off (sample ratio mismatch)."
+    best = max(others, key=lambda v: v.get("prob_beat_control") or 0)
+    p, prob = best.get("p_value"), best.get("prob_beat_control")
+    if p is None or prob is None:
+        return "No verdict yet: not enough data."
+    small = any(w.startswith("small sample") for w in result["warnings"])
+    if p < 0.05 and not small:
+        direction = "better" if (best.get("uplift") or 0) > 0 else "worse"
+        return (
+            f"{best['variant']!r} converts {direction} than {control!r} (p = {p:.3g}): "
+            "the difference is unlikely to be chance."
+        )
+    hint = ", and the sample is still small" if small else ""
+    return (
+        f"No clear winner yet: the best variant, {best['variant']!r}, beats {control!r} "
+        f"with probability {prob:.0%} (p = {p:.3g}){hint}."
+    )
+
+
+# ---------------------------------------------------------------- pipeline health
+
+
+def day_reports(results: Results, days: list[str]) -> list[dict]:
+    """Per day: raw objects read by the last full analysis run, lines, bad rows by reason."""
+    out = []
+    for day in days:
+        report = results.day_report(day)
+        if report is None:
+            out.append({"day": day, "objects": None, "lines": None, "bad": {}, "bytes": None, "analysed_at": None})
+            continue
+        quality = report.get("quality") or {}
+        out.append(
+            {
+                "day": day,
+                "objects": len(report.get("objects") or []),
+                "lines": quality.get("lines"),
+                "bad": quality.get("bad") or {},
+                "bytes": report.get("bytes"),  # proposed: total bytes of the day's objects
+                "analysed_at": report.get("generated_at"),
+            }
+        )
+    return out
