@@ -9,6 +9,7 @@ the same objects instead of adding new ones.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,19 @@ log = logging.getLogger("logdig.flush")
 
 # Seconds between write attempts; the batch stays in Redis throughout.
 RETRY_DELAYS = (0.5, 1, 2, 4, 8)
+
+# TEST ONLY: LOGDIG_TEST_FAILPOINT kills the process (exit 137, like SIGKILL) at one point
+# of a flush, so the fault suite can prove that no crash point loses or duplicates an
+# event: `before-write` (batch reserved, nothing written), `mid-batch` (before the second
+# object of a flush run: another day of the batch, or the next batch), `after-write`
+# (every object of the batch written, not yet acknowledged). Never set it in production.
+FAILPOINT_ENV = "LOGDIG_TEST_FAILPOINT"
+
+
+def failpoint(name: str) -> None:
+    if os.environ.get(FAILPOINT_ENV) == name:
+        log.error("test failpoint %s: exiting now", name)
+        os._exit(137)
 
 
 @dataclass
@@ -92,12 +106,16 @@ class Flusher:
             if not batch:
                 break
             self._write(batch, report)
+            failpoint("after-write")
             if not self.queue.ack(batch):
                 log.info("batch already acknowledged by another flusher")
         return report
 
     def _write(self, batch: list[bytes], report: FlushReport) -> None:
+        failpoint("before-write")
         for day, body in group_by_day(batch).items():
+            if report.objects:  # some objects of this flush written, more to come
+                failpoint("mid-batch")
             key = raw_key(day, body)
             self._put(key, body)
             report.objects.append(key)
