@@ -1,0 +1,325 @@
+"""The dashboard's browser tests: real Chromium over data that went through the real
+pipeline, set up once for the package.
+
+A customer site (its own origin: the fixture pages here, with the tracker pointing at
+the collector) gets visits from several browser contexts that click known elements.
+Then the tracker's events are flushed from Redis into objects, the funnel and
+experiment are defined through the dashboard's own forms, and the scheduled analysis
+writes its results. Every expectation in the tests is derived from ``TRAFFIC``, what
+the visits did, never typed in.
+
+Screenshots go to $LOGDIG_ARTIFACTS (default: a temp folder), never into the repo.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from logdig.config import Settings
+from logdig.queue import EventQueue, RateLimits, Sites, connect
+from logdig.storage import LocalStore
+from tests.conftest import LiveCollector, start_collector
+from tests.helpers import make_event, post
+from web.tracker import CLICKTRACKER, TRACKER_FILE, install_tag
+
+PASSWORD = "correct horse battery staple"
+FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+EXTERNAL_REFERRER = "https://search.example/?q=shop"
+XSS_LINK = "<script>window.__xss=1</script>"
+XSS_TEXT = '"><img src=x onerror="window.__xss=1">'
+
+# The tracker hook the overlay needs (proposed for clicktracker/src/clicktracker.js, just
+# before the first pageview). Until the built tracker has it, the test site serves the
+# tracker's source with this line added, so the rest of the tracker is the real one.
+HOOK = (
+    "/[?&]logdig_overlay=/.test(loc.search) && "
+    "(d.head.appendChild(d.createElement('script')).src = new URL('overlay.js', endpoint));\n"
+)
+
+
+def tracker_source() -> bytes:
+    built = TRACKER_FILE.read_text(encoding="utf-8")
+    if "logdig_overlay" in built:
+        return built.encode()
+    source = (CLICKTRACKER / "src" / "clicktracker.js").read_text(encoding="utf-8")
+    anchor = "    pageview(d.referrer);\n"
+    assert anchor in source, "the tracker changed: update HOOK's anchor"
+    return source.replace(anchor, "    " + HOOK + anchor, 1).encode()
+
+
+def artifacts() -> Path:
+    path = Path(os.environ.get("LOGDIG_ARTIFACTS") or Path(tempfile.gettempdir()) / "logdig-artifacts") / "dashboard"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("chromium is not installed: apt-get install -y chromium")
+    home = tempfile.mkdtemp(prefix="logdig-chromium-")
+    env = {**os.environ, "HOME": home, **{k: f"{home}/{k.lower()}" for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")}}
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, env=env)
+        yield browser
+        browser.close()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+class SiteServer:
+    """The customer's site on its own origin: fixture pages with the tracker installed."""
+
+    def __init__(self, token: str, collector: str):
+        tag = install_tag(token, src="/clicktracker.js", endpoint=f"{collector}/logs")
+        tracker = tracker_source()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                name = urlsplit(self.path).path.lstrip("/")
+                if name == "clicktracker.js":
+                    return self._send(tracker, "text/javascript")
+                if "/" in name or not (FIXTURES / name).is_file():
+                    return self._send(b"not found", "text/plain", 404)
+                page = (FIXTURES / name).read_text(encoding="utf-8").replace("{{tracker}}", tag)
+                return self._send(page.encode(), "text/html; charset=utf-8")
+
+            def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class Visit:
+    viewport: dict
+    hot: int  # clicks on #hot, fast (they count as rage clicks)
+    cold: int
+    buy: bool
+    scroll: bool
+    referrer: str | None = None
+
+
+# What the visitors do. The tests derive every expected number from this.
+TRAFFIC = [
+    Visit(DESKTOP, hot=5, cold=1, buy=True, scroll=True, referrer=EXTERNAL_REFERRER),
+    Visit(DESKTOP, hot=5, cold=2, buy=False, scroll=True, referrer=EXTERNAL_REFERRER),
+    Visit(DESKTOP, hot=4, cold=1, buy=True, scroll=False),
+    Visit(DESKTOP, hot=3, cold=0, buy=False, scroll=False),
+    Visit(PHONE, hot=3, cold=0, buy=True, scroll=True),
+]
+
+
+@dataclass
+class World:
+    settings: Settings
+    collector: LiveCollector
+    site: SiteServer
+    token: str
+    admin_state: dict
+    boxes: dict[str, dict] = field(default_factory=dict)  # element id -> page box at 1280 px
+
+    @property
+    def dashboard(self) -> str:
+        return f"{self.collector.url}/dashboard"
+
+    def page_url(self, name: str = "shop.html") -> str:
+        return f"{self.site.url}/{name}"
+
+    def reset_login_limit(self) -> None:
+        RateLimits(connect(self.settings.redis_url)).reset("login", "127.0.0.1")
+
+
+class Tab:
+    """A page that records console errors and page errors, to print when a test fails."""
+
+    def __init__(self, page):
+        self.page, self.errors = page, []
+        page.on("console", lambda m: m.type == "error" and self.errors.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+
+def wait_sent(page, timeout: float = 15) -> None:
+    """Until the tracker's outbox is empty: everything reached the collector."""
+    page.wait_for_function("() => window.logdig && window.logdig.track", timeout=timeout * 1000)
+    page.wait_for_function(
+        "() => JSON.parse(localStorage.getItem('logdig_q') || '[]').length === 0", timeout=timeout * 1000
+    )
+
+
+def visit(browser, world: World, v: Visit) -> None:
+    context = browser.new_context(viewport=v.viewport)
+    page = context.new_page()
+    page.goto(world.page_url(), referer=v.referrer) if v.referrer else page.goto(world.page_url())
+    wait_sent(page)
+    for _ in range(v.hot):
+        page.click("#hot", delay=10)
+    for _ in range(v.cold):
+        page.click("#cold")
+    if v.buy:
+        page.click("#buy")
+    if v.scroll:
+        page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+        page.wait_for_timeout(100)
+    page.click("#next")
+    page.wait_for_url("**/checkout.html")
+    wait_sent(page)
+    context.close()
+
+
+def xss_visit(browser, world: World) -> None:
+    """A visitor who clicks an element whose class and text are markup."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(world.page_url())
+    wait_sent(page)
+    page.evaluate(
+        """([cls, text]) => { const b = document.createElement('button'); b.className = cls;
+        b.textContent = text; b.id = 'evil'; b.style.position = 'absolute'; b.style.left = '700px';
+        b.style.top = '300px'; document.body.append(b); }""",
+        [XSS_TEXT, XSS_LINK],
+    )
+    page.click("#evil")
+    wait_sent(page)
+    context.close()
+    # And one sent by hand, as an attacker would: markup in the link, selector and referrer.
+    event = make_event(
+        world.token,
+        current_page=world.page_url(),
+        link=XSS_LINK,
+        selector=XSS_TEXT,
+        text=XSS_LINK,
+        referrer=f"https://evil.example/{XSS_TEXT}",
+        viewport_w=1280,
+    )
+    status, _headers, body = post(f"{world.collector.url}/logs", [event], headers={"Origin": world.site.url})
+    assert status == 202 and body["accepted"] == 1, body
+
+
+def login_state(browser, world: World) -> dict:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(f"{world.dashboard}/login")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{world.dashboard}/")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+def define(browser, world: World) -> None:
+    """The funnel and the experiment, through the dashboard's forms."""
+    context = browser.new_context(viewport=DESKTOP, storage_state=world.admin_state)
+    page = context.new_page()
+    page.goto(f"{world.dashboard}/definitions?token={world.token}")
+    page.fill("#add-funnel input[name=name]", "checkout")
+    page.fill("#add-funnel textarea[name=steps]", "url:*/shop.html\nevent:purchase")
+    page.click("#add-funnel button[type=submit]")
+    page.wait_for_selector(".flash.ok")
+    page.fill("#add-experiment input[name=name]", "hero")
+    page.fill("#add-experiment input[name=goal]", "event:purchase")
+    page.click("#add-experiment button[type=submit]")
+    page.wait_for_selector(".flash.ok >> text=experiment hero")
+    context.close()
+
+
+def element_boxes(browser, world: World) -> dict[str, dict]:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.route("**/clicktracker.js", lambda route: route.abort())  # look only, record nothing
+    page.goto(world.page_url())
+    boxes = {name: page.locator(f"#{name}").bounding_box() for name in ("hot", "cold", "buy")}
+    context.close()
+    return boxes
+
+
+@pytest.fixture(scope="package")
+def world(chromium, redis_server: str, tmp_path_factory) -> Iterator[World]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    redis = connect(redis_server)
+    redis.flushall()
+    settings = Settings(
+        redis_url=redis_server, data_dir=str(tmp_path_factory.mktemp("dashboard-data")), admin_password=PASSWORD
+    )
+    token = Sites(redis).create("test-shop").token
+    collector = start_collector(settings, token=token)
+    collector.server.app.config["LOGDIG_COOKIE_SECURE"] = False  # plain http in tests
+    site = SiteServer(token, collector.url)
+    Sites(redis).create("test-shop", [site.url], token=token)
+    world = World(settings, collector, site, token, admin_state={})
+    try:
+        world.admin_state = login_state(chromium, world)
+        define(chromium, world)
+        for v in TRAFFIC:
+            visit(chromium, world, v)
+        xss_visit(chromium, world)
+        world.boxes = element_boxes(chromium, world)
+        flushed = _flush_and_analyse(settings, redis)
+        assert flushed > 0, "nothing reached the objects"
+        yield world
+    finally:
+        collector.stop()
+        site.close()
+        redis.flushall()
+
+
+def _flush_and_analyse(settings: Settings, redis) -> int:
+    from analysis.scheduled import run_scheduled
+    from worker.flush import Flusher
+
+    store = LocalStore(settings.data_dir)
+    report = Flusher(EventQueue(redis), store, settings).flush(force=True)
+    run_scheduled(settings, redis=redis, store=store)
+    return report.events
+
+
+def wait_until(check, timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=1, default=str)
