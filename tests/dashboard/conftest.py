@@ -222,17 +222,13 @@ def xss_visit(browser, world: World) -> None:
     wait_sent(page)
     context.close()
     # And one sent by hand, as an attacker would: markup in the link, selector and referrer.
-    event = make_event(
-        world.token,
-        current_page=world.page_url(),
-        link=XSS_LINK,
-        selector=XSS_TEXT,
-        text=XSS_LINK,
-        referrer=f"https://evil.example/{XSS_TEXT}",
-        viewport_w=1280,
-    )
-    status, _headers, body = post(f"{world.collector.url}/logs", [event], headers={"Origin": world.site.url})
-    assert status == 202 and body["accepted"] == 1, body
+    page, referrer = world.page_url(), f"https://evil.example/{XSS_TEXT}"
+    events = [
+        make_event(world.token, current_page=page, link=XSS_LINK, selector=XSS_TEXT, text=XSS_LINK, viewport_w=1280),
+        make_event(world.token, current_page=page, type="pageview", link=None, x=None, y=None, referrer=referrer),
+    ]
+    status, _headers, body = post(f"{world.collector.url}/logs", events, headers={"Origin": world.site.url})
+    assert status == 202 and body["accepted"] == 2, body
 
 
 def login_state(browser, world: World) -> dict:
