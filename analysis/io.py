@@ -36,9 +36,8 @@ def day_objects(store: Any, day: str) -> list[str]:
 # ---------------------------------------------------------------- DuckDB
 def _duck_field(v: str, jt: str, kind: str) -> tuple[str, str]:
     """(typed value, is-wrong-type) SQL for a JSON value ``v`` whose json_type is ``jt``."""
-    if kind == "string":
-        value = f"CASE WHEN {jt} = 'VARCHAR' THEN json_extract_string({v}, '$') WHEN {jt} IS NULL THEN NULL ELSE {v}::VARCHAR END"
-        return value, "false"
+    if kind == "string":  # read as VARCHAR: any JSON value, non-strings as their JSON text
+        return v, "false"
     if kind == "double":
         return f"CASE WHEN {jt} IN {_JSON_NUMBER} THEN {v}::DOUBLE END", f"coalesce({jt} NOT IN {_JSON_NUMBER}, false)"
     if kind == "long":
@@ -50,9 +49,11 @@ def _duck_field(v: str, jt: str, kind: str) -> tuple[str, str]:
 def duckdb_parse_sql(source: str, day: str) -> str:
     """SQL typing the lines of ``source`` (a relation with a ``line`` column) of ``day``."""
     assert DAY.match(day), day
-    structure = json.dumps({name: "JSON" for name in FIELDS})
-    typed = [(n, f's."{n}"', f'json_type(s."{n}")') for n in FIELDS]
-    raw_columns = ",\n    ".join(f'{v} AS "v_{n}", {t} AS "t_{n}"' for n, v, t in typed)
+    # One parse a line: strings straight to VARCHAR, the rest as JSON to check their type.
+    structure = json.dumps({n: "VARCHAR" if k == "string" else "JSON" for n, k in FIELDS.items()})
+    raw_columns = ",\n    ".join(
+        f's."{n}" AS "v_{n}"' + ("" if k == "string" else f', json_type(s."{n}") AS "t_{n}"') for n, k in FIELDS.items()
+    )
     values, wrong = zip(*(_duck_field(f'"v_{n}"', f'"t_{n}"', k) for n, k in FIELDS.items()), strict=True)
     columns = ",\n  ".join(f'{v} AS "{n}"' for v, n in zip(values, FIELDS, strict=True))
     return f"""
