@@ -10,8 +10,9 @@
  * Grid cells are GRID columns of the viewport width by row_px page pixels (see
  * analysis/jobs/heatmap.py), so a cell is drawn at (col / columns * innerWidth,
  * row * row_px): the same place on a phone and on a wide screen. Everything it adds to
- * the page carries data-logdig-ignore (the tracker does not record clicks on it), and
- * all text goes in through textContent: selectors and counts come from event data.
+ * the page lives in shadow roots (the host page's CSS stays out), carries
+ * data-logdig-ignore (the tracker does not record clicks on it), and gets its text
+ * through textContent only: selectors and counts come from event data.
  */
 (function (w, d) {
   'use strict';
@@ -81,7 +82,7 @@
       px[i - 3] = colours[a * 4];
       px[i - 2] = colours[a * 4 + 1];
       px[i - 1] = colours[a * 4 + 2];
-      px[i] = Math.min(220, 40 + a);
+      px[i] = Math.min(210, a * 1.5);
     }
     ctx.putImageData(img, 0, 0);
     return cells.length;
@@ -141,7 +142,9 @@
       pointerEvents: 'auto'
     });
     bar.id = ROOT_ID + '-bar';
-    bar.appendChild(el('span', {}, text));
+    // A shadow root keeps the host page's CSS (button { position: absolute } ...) out.
+    bar.ui = bar.attachShadow({mode: 'open'});
+    bar.ui.appendChild(el('span', {}, text));
     return bar;
   }
 
@@ -171,12 +174,13 @@
       display: shown ? 'block' : 'none'
     });
     root.id = ROOT_ID;
+    var layer = root.attachShadow({mode: 'open'});
     var canvas = el('canvas', {position: 'absolute', left: '0', top: '0', width: pageW + 'px', height: pageH + 'px'});
     canvas.width = pageW;
     canvas.height = pageH;
-    root.appendChild(canvas);
+    layer.appendChild(canvas);
     var drawn = drawHeat(canvas, cells, data.columns, data.row_px, width);
-    var labelled = badges(root, data.click_map);
+    var labelled = badges(layer, data.click_map);
     root.setAttribute('data-viewport-class', cls);
     root.setAttribute('data-cells', String(drawn));
     root.setAttribute('data-badges', String(labelled));
@@ -187,13 +191,13 @@
     var bar = d.getElementById(ROOT_ID + '-bar');
     if (bar) bar.remove();
     bar = toolbar('LogDig heat map · ' + cls + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to);
-    bar.appendChild(
+    bar.ui.appendChild(
       button(shown ? 'Hide' : 'Show', function () {
         shown = !shown;
         render();
       })
     );
-    bar.appendChild(
+    bar.ui.appendChild(
       button('Close', function () {
         root.remove();
         bar.remove();
@@ -207,7 +211,7 @@
     var bar = toolbar(text);
     bar.style.background = '#c53030';
     bar.setAttribute('role', 'alert');
-    bar.appendChild(
+    bar.ui.appendChild(
       button('Close', function () {
         bar.remove();
       })
