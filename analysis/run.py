@@ -36,6 +36,12 @@ class Loaded:
     events: Any
     quality: dict[str, dict] = field(default_factory=dict)  # day -> counts
     token_quality: dict[tuple[str, str], dict] = field(default_factory=dict)
+    cached: list[Any] = field(default_factory=list)  # Spark frames to unpersist when done
+
+    def release(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+        self.cached.clear()
 
 
 @dataclass
@@ -72,6 +78,7 @@ def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str 
     """Clean events of ``days``: valid, repeats removed per token and day, bots left out."""
     raw = io.read_raw(engine, settings, store, days)
     checked = materialize(engine, schema.check(raw), "checked_events")
+    cached = [checked]
     F = api(checked).F
     quality: dict[str, dict] = {d: {"lines": 0, "valid": 0, "bad": {}} for d in days}
     for r in rows(checked.groupBy("day", "_reason").count()):
@@ -85,6 +92,7 @@ def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str 
     if token is not None:
         valid = valid.filter(F.col("token") == token)
     unique = materialize(engine, schema.dedupe(valid), "unique_events")
+    cached.append(unique)
     is_bot = F.when(F.col("bot") == True, 1).otherwise(0)  # noqa: E712 - a column
     token_quality = {}
     per_token = valid.groupBy("token", "day").agg(F.count(F.lit(1)).alias("valid"))
@@ -100,7 +108,8 @@ def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str 
     for q in quality.values():
         q["duplicates"] = sum(v["duplicates"] for (_, d), v in token_quality.items() if quality.get(d) is q)
     events = materialize(engine, unique.filter(is_bot == 0), "events")
-    return Loaded(events, quality, token_quality)
+    cached.append(events)
+    return Loaded(events, quality, token_quality, cached if engine.name == "spark" else [])
 
 
 def _group(items: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
@@ -196,7 +205,10 @@ def analyze(
     jobs = tuple(jobs)
     objects = {d: io.day_objects(store, d) for d in days}
     loaded = load(engine, settings, store, days, token)
-    results = compute(loaded, jobs, funnels, experiments)
+    try:
+        results = compute(loaded, jobs, funnels, experiments)
+    finally:
+        loaded.release()
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     written = []
     for (job, tok, day), data in sorted(results.items()):

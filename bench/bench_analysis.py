@@ -97,9 +97,7 @@ def main() -> None:
     store = LocalStore(root)
 
     base, counted = baseline(root)
-    print(
-        f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows, {objects} objects)"
-    )
+    print(f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows, {objects} objects)")
     for name in args.engines.split(","):
         if name == "duckdb":
             engine = duckdb_engine()

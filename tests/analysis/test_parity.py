@@ -39,6 +39,7 @@ def compute(engine, generated):
     funnels, experiments = definitions()
     loaded = run.load(engine, generated.settings, generated.store, READ)
     results = run.compute(loaded, funnels=funnels, experiments=experiments)
+    loaded.release()
     return loaded.quality, loaded.token_quality, {"/".join(k): v for k, v in results.items()}
 
 
