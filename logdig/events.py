@@ -97,18 +97,33 @@ def _path(error: Any) -> str:
         # "'x' is a required property": name the missing field itself.
         parts.append(error.message.split("'")[1])
     elif error.validator == "additionalProperties":
-        return ",".join(sorted(set(error.instance) - set(error.schema.get("properties", {}))))
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        return ",".join(name or '""' for name in extra)
     return ".".join(parts) or "event"
 
 
 def _reason(error: Any) -> str:
-    if error.validator == "required":
+    """The reason in words, never echoing the value: it may be a megabyte of anything."""
+    rule, limit = error.validator, error.validator_value
+    if rule == "required":
         return "missing"
-    if error.validator == "additionalProperties":
+    if rule == "additionalProperties":
         return "unknown field"
-    if error.validator == "pattern":
-        return f"does not match {error.validator_value}"
-    return error.message
+    if rule == "type":
+        return f"must be {' or '.join(limit) if isinstance(limit, list) else limit}"
+    if rule == "enum":
+        return f"must be one of {', '.join(map(str, limit))}"
+    if rule == "maxLength":
+        return f"too long: at most {limit} characters"
+    if rule == "minLength":
+        return f"too short: at least {limit} characters"
+    if rule == "maximum":
+        return f"above the maximum of {limit}"
+    if rule == "minimum":
+        return f"below the minimum of {limit}"
+    if rule == "pattern":
+        return f"does not match {limit}"
+    return error.message[:200]
 
 
 def check_event(event: Any) -> list[dict[str, str]]:
@@ -121,7 +136,7 @@ def check_event(event: Any) -> list[dict[str, str]]:
         _fast_check()(clean)
     except fastjsonschema.JsonSchemaValueException as fast:
         detailed = [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
-        errors += detailed or [{"field": fast.name.removeprefix("data.") or "event", "reason": fast.message}]
+        errors += detailed or [{"field": fast.name.removeprefix("data.") or "event", "reason": fast.message[:200]}]
     props = event.get("props")
     if isinstance(props, dict):
         size = len(json.dumps(props, separators=(",", ":"), ensure_ascii=False).encode())

@@ -123,6 +123,7 @@ class LiveCollector:
 
     def stop(self) -> None:
         self.server.shutdown()
+        self.server.server_close()  # refuse, rather than hang, requests after the stop
         self.thread.join(10)
 
 

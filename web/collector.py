@@ -40,6 +40,7 @@ def _cors(response: Response, origin: str | None) -> Response:
     """Let the page that sent the events read the answer (and the tracker learn which it took)."""
     if origin:
         response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After"
         response.headers["Vary"] = "Origin"
     return response
 
@@ -185,3 +186,10 @@ def readyz() -> Response:
 @bp.get("/metrics")
 def metrics() -> Response:
     return Response(generate_latest(registry_for(ctx()["queue"])), mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/openapi.json")
+def openapi_spec() -> Response:
+    from web.openapi import openapi
+
+    return jsonify(openapi())

@@ -1,0 +1,130 @@
+"""The collector's OpenAPI description, served at /openapi.json.
+
+The event schema is the one file logdig/event.schema.json; it is embedded here, not
+copied, so the spec cannot drift from what the collector validates.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from logdig.events import SERVER_FIELDS, schema
+
+ERROR = {
+    "type": "object",
+    "required": ["error", "field", "status"],
+    "properties": {
+        "error": {"type": "string", "description": "the reason, in words"},
+        "field": {"type": "string", "description": "the field or part of the request at fault"},
+        "status": {"type": "integer"},
+        "rejected": {"$ref": "#/components/schemas/Rejected"},
+    },
+}
+
+
+def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if retry_after:
+        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
+    return response
+
+
+def _client_event() -> dict[str, Any]:
+    """The event as a client sends it: the stored schema without the server's fields."""
+    event = {k: v for k, v in schema().items() if k not in ("$schema", "$id")}
+    event["properties"] = {k: v for k, v in event["properties"].items() if k not in SERVER_FIELDS}
+    return event
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    text = {"text/plain": {"schema": {"type": "string"}}}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LogDig collector",
+            "version": "1",
+            "description": "Takes web activity events from clicktracker.js or any client.",
+        },
+        "paths": {
+            "/": {"get": {"summary": "Deployment check", "responses": {"200": {"description": "Success", "content": text}}}},
+            "/logs": {
+                "post": {
+                    "summary": "Send one event or an array of events",
+                    "description": "application/json or text/plain (sendBeacon, no CORS preflight); the body is JSON either way.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "oneOf": [
+                                        {"$ref": "#/components/schemas/Event"},
+                                        {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+                                    ]
+                                }
+                            },
+                            **text,
+                        },
+                    },
+                    "responses": {
+                        "202": {
+                            "description": "Taken; good events are kept even when others were rejected",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+                        },
+                        "400": _error("Bad JSON, shape or fields: nothing taken"),
+                        "403": _error("Unknown token, or an Origin the token does not allow"),
+                        "405": _error("Method not allowed"),
+                        "413": _error("Body or event count over the limit"),
+                        "415": _error("Content type is not application/json or text/plain"),
+                        "429": _error("Rate limited", retry_after=True),
+                        "503": _error("Queue over capacity or Redis unreachable", retry_after=True),
+                    },
+                }
+            },
+            "/healthz": {"get": {"summary": "The process is up", "responses": {"200": {"description": "ok"}}}},
+            "/readyz": {
+                "get": {
+                    "summary": "Redis answers and the queue is under its cap",
+                    "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+                }
+            },
+            "/metrics": {"get": {"summary": "Prometheus text", "responses": {"200": {"description": "metrics"}}}},
+        },
+        "components": {
+            "schemas": {
+                "Event": _client_event(),
+                "Error": ERROR,
+                "Rejected": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["index", "errors"],
+                        "properties": {
+                            "index": {"type": "integer", "minimum": 0},
+                            "errors": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["field", "reason"],
+                                    "properties": {"field": {"type": "string"}, "reason": {"type": "string"}},
+                                },
+                            },
+                        },
+                    },
+                },
+                "Accepted": {
+                    "type": "object",
+                    "required": ["accepted", "duplicates", "rejected"],
+                    "properties": {
+                        "accepted": {"type": "integer", "minimum": 0},
+                        "duplicates": {"type": "integer", "minimum": 0},
+                        "rejected": {"$ref": "#/components/schemas/Rejected"},
+                    },
+                },
+            }
+        },
+    }
