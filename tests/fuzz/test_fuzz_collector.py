@@ -24,6 +24,8 @@ from logdig.queue import Sites
 from tests.helpers import make_event
 from web import create_app
 
+pytestmark = pytest.mark.fuzz
+
 STORED = Draft7Validator(schema())
 
 # Counted by the tests below, so the suite proves how many cases it ran.
