@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 import click
 from redis.exceptions import RedisError
 
-from logdig.config import SETTINGS, ConfigError, Settings
+from logdig.config import SETTINGS, WEAK_SECRETS, ConfigError, Settings, redact_url
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import StorageError, open_store
 
@@ -141,9 +141,21 @@ def flush(force: bool) -> None:
 def setup(url: str) -> None:
     """Create the bucket, check Redis and storage, and print the tag to paste."""
     s = settings()
+    weak = [
+        name
+        for name, value in (
+            ("AWS_SECRET_ACCESS_KEY", s.aws_secret_access_key if s.s3_endpoint else "x" * 8),
+            ("LOGDIG_ADMIN_PASSWORD", s.admin_password),
+        )
+        if value.lower() in WEAK_SECRETS or len(value) < 8
+    ]
+    if weak:
+        raise click.ClickException(
+            f"{' and '.join(weak)} must be set to a secret of 8 or more characters that is not a known default"
+        )
     redis = redis_for(s)
     redis.ping()
-    click.echo(f"Redis: ok ({s.redis_url})")
+    click.echo(f"Redis: ok ({redact_url(s.redis_url)})")
     store = open_store(s)
     store.ensure_bucket()
     click.echo(f"Storage: ok ({store.description})")

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
+from urllib.parse import urlsplit, urlunsplit
 
 
 class Setting(NamedTuple):
@@ -77,13 +78,26 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+# Secrets that must never guard a real deployment (MinIO's and our own old examples).
+WEAK_SECRETS = {"", "minioadmin", "minio123", "password", "changeme", "change-me", "secret", "admin", "logdig"}
+
+
+def redact_url(url: str) -> str:
+    """A URL safe to print: any password replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
 class ConfigError(ValueError):
     """A setting has a value we cannot use; the message names it."""
 
 
 @dataclass(frozen=True)
 class Settings:
-    redis_url: str = ""
+    redis_url: str = field(default="", repr=False)  # may hold a password
     s3_endpoint: str = ""
     s3_bucket: str = "logdig"
     aws_access_key_id: str = ""

@@ -35,6 +35,8 @@ def create_app(
 ) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    # Never the debugger or tracebacks, whatever FLASK_DEBUG says: errors are JSON.
+    app.config.update(DEBUG=False, PROPAGATE_EXCEPTIONS=False, TRAP_HTTP_EXCEPTIONS=False)
     redis = redis if redis is not None else connect(settings.redis_url)
     app.extensions["logdig"] = {
         "settings": settings,

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 from werkzeug.serving import make_server
 
-from logdig.config import Settings
+from logdig.config import Settings, redact_url
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import LocalStore, open_store
 from web import create_app
@@ -97,7 +97,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     where = store.root if isinstance(store, LocalStore) else store.description
     click.echo(
         f"LogDig dev is running at {base}\n"
-        f"  queue:   {'in-process (flushed on shutdown)' if in_process else settings.redis_url}\n"
+        f"  queue:   {'in-process (flushed on shutdown)' if in_process else redact_url(settings.redis_url)}\n"
         f"  objects: {where}  (every {settings.flush_interval} s once {settings.batch_min} events "
         f"are queued or the oldest waited {settings.max_wait} s)\n"
         f"  demo site: {base}/demo/\n"

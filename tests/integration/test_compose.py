@@ -49,7 +49,7 @@ def service_env(name: str, settings) -> dict[str, str]:
         "LOGDIG_S3_BUCKET": settings.s3_bucket,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test-secret",
-        "LOGDIG_ADMIN_PASSWORD": "pw",
+        "LOGDIG_ADMIN_PASSWORD": "admin-pass-123",
         "LOGDIG_FLUSH_INTERVAL": "1",
         "LOGDIG_BATCH_MIN": "10",
     }
@@ -139,3 +139,20 @@ def test_each_service_command_runs_against_real_redis_and_s3(s3_settings, tmp_pa
                 p.kill()
     assert all(p.returncode is not None for p in procs)
     assert sys.executable  # the commands ran from this environment's `logdig`
+
+
+@pytest.mark.parametrize(
+    "secret, admin",
+    [("minioadmin", "admin-pass-123"), ("test-secret", ""), ("test-secret", "changeme"), ("short", "admin-pass-123")],
+)
+def test_setup_refuses_default_or_empty_secrets(s3_settings, secret, admin):
+    env = {**service_env("setup", s3_settings), "AWS_SECRET_ACCESS_KEY": secret, "LOGDIG_ADMIN_PASSWORD": admin}
+    done = subprocess.run(command("setup"), env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "not a known default" in done.stderr
+    assert secret not in done.stderr.replace("AWS_SECRET_ACCESS_KEY", "") or secret == "short"
+
+
+def test_compose_refuses_empty_secrets():
+    for name in ("AWS_SECRET_ACCESS_KEY", "LOGDIG_ADMIN_PASSWORD"):
+        with pytest.raises(AssertionError, match=f"compose requires {name}"):
+            interpolate(COMPOSE["x-logdig-env"][name], {"AWS_SECRET_ACCESS_KEY": "", "LOGDIG_ADMIN_PASSWORD": ""})
