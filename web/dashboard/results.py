@@ -11,8 +11,9 @@ module sums days:
 - experiments are summed per variant and their statistics recomputed with the
   analysis' own ``analysis.stats.experiment_result``, so one code computes them.
 
-Documents are cached for ``CACHE_SECONDS`` per process, so a page and its CSV export
-read the store once. Nothing here reads raw events.
+Documents found are cached for ``CACHE_SECONDS`` per process, so a page and its CSV
+export read the store once; a new analysis run shows within that time. Nothing here
+reads raw events.
 """
 
 from __future__ import annotations
@@ -63,10 +64,11 @@ class Results:
             doc = json.loads(self.store.get(key))
         except Exception:  # noqa: BLE001 - missing or unreadable: not computed yet
             doc = None
-        with self._lock:
-            if len(self._cache) >= CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = (now, doc)
+        if doc is not None:  # a missing result is cheap to ask again, and may appear any time
+            with self._lock:
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
+                self._cache[key] = (now, doc)
         return doc
 
     def doc(self, job: str, token: str, day: str) -> dict | None:
