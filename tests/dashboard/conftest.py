@@ -55,7 +55,7 @@ XSS_TEXT = '"><img src=x onerror="window.__xss=1">'
 # before the first pageview). Until the built tracker has it, the test site serves the
 # tracker's source with this line added, so the rest of the tracker is the real one.
 HOOK = (
-    "/[?&]logdig_overlay=/.test(loc.search) && "
+    "/logdig_overlay=/.test(loc) && "
     "(d.head.appendChild(d.createElement('script')).src = new URL('overlay.js', endpoint));\n"
 )
 

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from logdig.config import Settings
 from tests.dashboard.conftest import DESKTOP, PASSWORD, World
 from web.dashboard.auth import LOGIN_LIMIT
 
@@ -86,20 +85,3 @@ def test_forms_need_the_csrf_token(chromium, world: World):
     page.goto(world.dashboard + "/definitions")
     assert "forged" not in page.locator("ul.defs").first.inner_text()
     context.close()
-
-
-def test_no_password_set_means_nobody_logs_in(redis_server):
-    """Flask's test client is enough here: no browser behaviour is involved."""
-    from logdig.queue import connect
-    from web import create_app
-
-    app = create_app(Settings(redis_url=redis_server, admin_password=""), redis=connect(redis_server))
-    client = app.test_client()
-    page = client.get("/dashboard/login")
-    assert page.status_code == 200 and "LOGDIG_ADMIN_PASSWORD" in page.text
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    answer = client.post(
-        "/dashboard/login", data={"password": "", "csrf_token": csrf}, environ_base={"REMOTE_ADDR": "192.0.2.1"}
-    )
-    assert answer.status_code == 403
-    assert client.get("/dashboard/").status_code == 302

@@ -5,8 +5,7 @@
 - The session is Flask's signed cookie, keyed by ``logdig.queue.shared_secret`` (one
   random key in Redis, so every gunicorn worker accepts every other's cookies). It is
   HttpOnly, SameSite=Lax, limited to ``/dashboard``, valid ``SESSION_HOURS``, and
-  Secure unless ``app.config["LOGDIG_COOKIE_SECURE"]`` is False (plain-http dev: see
-  web/dashboard/README.md). It also holds a fingerprint of the password, so changing
+  Secure unless turned off for plain http (``cookie_secure``; web/dashboard/README.md). It also holds a fingerprint of the password, so changing
   the password logs every session out.
 - Every POST under /dashboard must carry the session's CSRF token (``csrf_token``).
 - Login attempts are counted per client IP with ``logdig.queue.RateLimits``:
@@ -64,13 +63,21 @@ class SharedSecretSession(SecureCookieSessionInterface):
         return super().get_signing_serializer(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(app.config.get("LOGDIG_COOKIE_SECURE", True))
+        return cookie_secure(app)
+
+
+def cookie_secure(app: Flask) -> bool:
+    """app.config["LOGDIG_COOKIE_SECURE"] when set (tests, `logdig dev`), else the setting
+    LOGDIG_COOKIE_SECURE ("off" for plain http) once Settings has it, else on."""
+    configured = app.config.get("LOGDIG_COOKIE_SECURE")
+    if configured is not None:
+        return bool(configured)
+    return str(getattr(app.extensions["logdig"]["settings"], "cookie_secure", "on")).lower() != "off"
 
 
 def init_app(state) -> None:
     app = state.app
     app.session_interface = SharedSecretSession()
-    app.config.setdefault("LOGDIG_COOKIE_SECURE", True)
     app.config.update(
         SESSION_COOKIE_NAME="logdig_session",
         SESSION_COOKIE_HTTPONLY=True,
