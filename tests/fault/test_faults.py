@@ -307,3 +307,18 @@ def test_f_two_flush_workers_at_once(tmp_path):
     assert set(cli_runs) == {0}, cli_runs
     assert all(jobs), "both rq workers ran flushes"
     assert row["objects_written_total"] >= row["objects"]
+
+
+def test_b_unreachable_s3_is_a_storage_error(tmp_path):
+    """The root of scenario (b)'s missing counters, alone: a write to an S3 endpoint that
+    refuses connections must raise StorageError (which the flush retries and counts, and
+    the CLI reports in one line), not urllib3's MaxRetryError."""
+    from logdig.config import Settings
+    from logdig.storage import StorageError, open_store
+    from tests.fault.stack import free_port
+
+    store = open_store(
+        Settings(s3_endpoint=f"http://127.0.0.1:{free_port()}", aws_access_key_id="a", aws_secret_access_key="b")
+    )
+    with pytest.raises(StorageError):
+        store.put("2026-01-01/x.jsonl", b"{}\n")
