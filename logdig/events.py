@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft7Validator
 
 SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot", "ip")
@@ -61,20 +62,17 @@ def _validator() -> Draft7Validator:
     return Draft7Validator(schema())
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def parse_body(body: bytes, max_events: int) -> list[Any]:
-    """Decode a POST /logs body into a list of (unchecked) events."""
+    """Decode a POST /logs body into a list of (unchecked) events.
+
+    orjson refuses what would later break storage or Spark: invalid UTF-8, lone
+    surrogates, NaN and Infinity, nesting deeper than 1,024.
+    """
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ClientError(400, "body", f"not UTF-8: {e.reason} at byte {e.start}", "malformed") from None
-    try:
-        data = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
-        raise ClientError(400, "body", f"malformed JSON: {e}", "malformed") from None
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        reason = f"not UTF-8: {e}" if "UTF-8" in str(e) else f"malformed JSON: {e}"
+        raise ClientError(400, "body", reason, "malformed") from None
     events = data if isinstance(data, list) else [data]
     if not events:
         raise ClientError(400, "body", "an empty array holds no events")
@@ -139,7 +137,7 @@ def check_event(event: Any) -> list[dict[str, str]]:
         errors += detailed or [{"field": fast.name.removeprefix("data.") or "event", "reason": fast.message[:200]}]
     props = event.get("props")
     if isinstance(props, dict):
-        size = len(json.dumps(props, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(orjson.dumps(props))
         if size > PROPS_MAX_BYTES:
             errors.append({"field": "props", "reason": f"{size} bytes serialised; the limit is {PROPS_MAX_BYTES}"})
         if _depth(props) > PROPS_MAX_DEPTH:
@@ -166,7 +164,7 @@ def received_at(now: datetime) -> str:
 
 def received_day(line: bytes | str) -> str:
     """The YYYY-MM-DD day folder of an encoded event, from its received_at."""
-    return json.loads(line)["received_at"][:10]
+    return orjson.loads(line)["received_at"][:10]
 
 
 @lru_cache(maxsize=4096)  # bounded: user agents are many but skewed
@@ -189,7 +187,7 @@ INT_FIELDS = ("spent_milli_sec",)
 
 
 def normalise(event: dict[str, Any]) -> dict[str, Any]:
-    """Pixel and percent fields as doubles, milliseconds as whole numbers."""
+    """A copy with pixel and percent fields as doubles, milliseconds as whole numbers."""
     out = dict(event)
     for name in FLOAT_FIELDS:
         if isinstance(out.get(name), int) and not isinstance(out[name], bool):
@@ -231,10 +229,16 @@ def truncate_ip(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
-def enrich(event: dict[str, Any], now: datetime, privacy: Privacy = Privacy(), ip: str | None = None) -> dict[str, Any]:
+def enrich(
+    event: dict[str, Any], now: datetime | str, privacy: Privacy = Privacy(), ip: str | None = None
+) -> dict[str, Any]:
     """Normalise number types, apply the privacy settings and add what only the server
-    knows. The timestamp stays exactly as the client sent it."""
-    out = {**normalise(event), "received_at": received_at(now), **user_agent(event["user_agent"])}
+    knows. The timestamp stays exactly as the client sent it. `now` may be given already
+    formatted by received_at(), once per request."""
+    stamp = now if isinstance(now, str) else received_at(now)
+    out = normalise(event)
+    out["received_at"] = stamp
+    out.update(user_agent(event["user_agent"]))
     for name in URL_FIELDS:
         if name in out:
             out[name] = privacy.url(out[name])
@@ -243,7 +247,7 @@ def enrich(event: dict[str, Any], now: datetime, privacy: Privacy = Privacy(), i
     return out
 
 
-def encode(event: dict[str, Any]) -> str:
-    """One JSON Lines line (without its newline). Encoded once, at ingest, so a retried
-    flush writes exactly the same bytes and the SHA-256 name stays the same."""
-    return json.dumps(event, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+def encode(event: dict[str, Any]) -> bytes:
+    """One JSON Lines line (UTF-8, compact, without its newline). Encoded once, at ingest,
+    so a retried flush writes exactly the same bytes and the SHA-256 name stays the same."""
+    return orjson.dumps(event)

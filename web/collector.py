@@ -12,7 +12,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
-from logdig.events import ClientError, Privacy, check_events, encode, enrich, parse_body, user_agent
+from logdig.events import ClientError, Privacy, check_events, encode, enrich, parse_body, received_at, user_agent
 from logdig.queue import IngestLimits, QueueFull, RateLimited, Site
 from web.metrics import registry_for
 
@@ -124,7 +124,7 @@ def _collect(origin: str | None) -> Response:
     reasons = Counter({"invalid": len(checked.rejected)})
     sites = _sites({event["token"] for _, event in checked.valid})
 
-    now = datetime.fromtimestamp(ctx()["clock"](), UTC)
+    now = received_at(datetime.fromtimestamp(ctx()["clock"](), UTC))
     lines = []
     for index, event in checked.valid:
         problem = _problem(sites[event["token"]], origin, event)

@@ -85,9 +85,9 @@ def test_schemathesis(case, fuzz):
 
 # -- hypothesis: events that are almost right ---------------------------------------------
 
-JSON_SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=50)
-)
+# Text with any code point, lone surrogates and control characters included.
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=50)
+JSON_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), ANY_TEXT)
 JSON = st.recursive(
     JSON_SCALARS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
@@ -114,6 +114,7 @@ BODIES = st.one_of(
     mutated_events().map(json.dumps),
     st.lists(mutated_events(), max_size=8).map(json.dumps),
     JSON.map(json.dumps),
+    mutated_events().map(lambda e: json.dumps(e, ensure_ascii=False)),
     st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
 )
 
@@ -147,6 +148,7 @@ def event_body(**fields) -> bytes:
 NAMED = {
     # name: (body with TOKEN as the placeholder, content type, expected status)
     "invalid UTF-8": (b"\xff\xfe{}", "text/plain", 400),
+    "lone surrogate": (event_body(text="a").replace(b'"text": "a"', b'"text": "\\udc00x"'), "text/plain", 400),
     "NUL and control characters": (event_body(text="a\x00b\x07c\x1b"), "text/plain", 202),
     "NaN": (event_body().replace(b'"x": 110', b'"x": NaN'), "text/plain", 400),
     "Infinity": (event_body().replace(b'"y": 400', b'"y": -Infinity'), "text/plain", 400),

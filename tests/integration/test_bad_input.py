@@ -27,7 +27,22 @@ def cases(token):
         # (name, body, content type, status, field, words in the reason)
         ("malformed JSON", b'{"timestamp": ', "text/plain", 400, "body", "malformed JSON"),
         ("not UTF-8", b'{"a": "\xff\xfe"}', "text/plain", 400, "body", "not UTF-8"),
-        ("NaN is not JSON", json.dumps(good).replace('"x": 110', '"x": NaN'), "text/plain", 400, "body", "NaN"),
+        (
+            "NaN is not JSON",
+            json.dumps(good).replace('"x": 110', '"x": NaN'),
+            "text/plain",
+            400,
+            "body",
+            "malformed JSON",
+        ),
+        (
+            "lone surrogate",
+            json.dumps({**good, "text": "a"}).replace('"text": "a"', '"text": "\\ud800"'),
+            "text/plain",
+            400,
+            "body",
+            "surrogate",
+        ),
         ("a bare string", '"hello"', "text/plain", 400, "event", "must be a JSON object"),
         ("empty array", "[]", "application/json", 400, "body", "empty array"),
         ("wrong type", {**good, "x": "110"}, "text/plain", 400, "x", "must be number"),
@@ -53,7 +68,14 @@ def cases(token):
             "timestamp",
             "does not match",
         ),
-        ("long url", {**good, "current_page": "http://a/" + "p" * 8200}, "text/plain", 400, "current_page", "too long: at most 8192"),
+        (
+            "long url",
+            {**good, "current_page": "http://a/" + "p" * 8200},
+            "text/plain",
+            400,
+            "current_page",
+            "too long: at most 8192",
+        ),
         ("long string", {**good, "user_agent": "u" * 2049}, "text/plain", 400, "user_agent", "too long: at most 2048"),
         ("click without x", {**good, "x": None}, "text/plain", 400, "x", "must be number"),
         (
@@ -87,7 +109,7 @@ def cases(token):
     ]
 
 
-@pytest.mark.parametrize("index", range(24), ids=[c[0] for c in cases("t")])
+@pytest.mark.parametrize("index", range(25), ids=[c[0] for c in cases("t")])
 def test_bad_input_gets_a_clear_4xx(collector, redis, index):
     name, body, content_type, status, field, words = cases(collector.token)[index]
     got, headers, answer = post(collector.url + "/logs", body, content_type)
