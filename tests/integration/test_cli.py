@@ -128,3 +128,22 @@ def test_status_shows_the_queue(local_settings, redis):
     EventQueue(redis).count(flushes=2)
     result = CliRunner().invoke(main, ["status"], env=env_for(local_settings), catch_exceptions=False)
     assert "queued: 0" in result.stdout and "flushes: 2" in result.stdout
+
+
+def test_a_revoked_token_is_refused(local_settings, redis):
+    from tests.conftest import start_collector
+
+    runner = CliRunner()
+    token = runner.invoke(main, ["token", "create", "old"], env=env_for(local_settings)).stdout.strip()
+    c = start_collector(local_settings, token=token)
+    try:
+        assert post(c.url + "/logs", [make_event(token)])[0] == 202
+        deleted = runner.invoke(main, ["token", "delete", token], env=env_for(local_settings), catch_exceptions=False)
+        assert deleted.exit_code == 0
+        c.server.app.extensions["logdig"]["site_cache"].clear()  # what 10 s of waiting would do
+        status, _, answer = post(c.url + "/logs", [make_event(token)])
+        assert status == 403 and answer["error"] == "unknown token"
+    finally:
+        c.stop()
+    missing = runner.invoke(main, ["token", "delete", token], env=env_for(local_settings))
+    assert missing.exit_code == 1 and "no such token" in missing.output
