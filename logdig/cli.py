@@ -10,11 +10,13 @@ import functools
 import importlib.util
 import logging
 import sys
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 import click
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from logdig.config import SETTINGS, WEAK_SECRETS, ConfigError, Settings, redact_url
@@ -63,7 +65,40 @@ def origin(value: str) -> str:
     return f"{url.scheme}://{url.netloc}".lower()
 
 
-@click.group(epilog=SETTINGS_HELP)
+# name -> attribute of analysis.cli. Imported only when used: it pulls in scipy and
+# DuckDB, seconds of start-up that `logdig flush`, worker and scheduler do not need.
+ANALYSIS_COMMANDS = {"analyze": "analyze_cmd", "funnel": "funnel_group", "experiment": "experiment_group"}
+
+
+class LogdigGroup(click.Group):
+    def _analysis(self) -> bool:
+        return importlib.util.find_spec("analysis.cli") is not None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        extra = list(ANALYSIS_COMMANDS) if self._analysis() else []
+        return sorted([*super().list_commands(ctx), *extra])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in ANALYSIS_COMMANDS and self._analysis():
+            from analysis import cli as analysis_cli
+
+            return getattr(analysis_cli, ANALYSIS_COMMANDS[name])
+        return super().get_command(ctx, name)
+
+
+def keep_running(run: Callable[[], Any], what: str) -> None:
+    """Run a long-lived loop; when Redis goes away (a restart), wait and start it again
+    instead of exiting, so a stack without restart policies keeps flushing."""
+    while True:
+        try:
+            run()
+            return
+        except RedisConnectionError as e:
+            logging.getLogger("logdig").warning("%s lost Redis (%s); reconnecting in 2 s", what, e)
+            time.sleep(2)
+
+
+@click.group(cls=LogdigGroup, epilog=SETTINGS_HELP)
 @click.version_option(package_name="logdig")
 def main() -> None:
     """LogDig: a self-hosted web activity collector."""
@@ -107,8 +142,9 @@ def worker(burst: bool) -> None:
 
     from worker.jobs import QUEUE_NAME
 
-    w = Worker([QUEUE_NAME], connection=redis_for(settings()))
-    w.work(burst=burst, with_scheduler=False)
+    redis = redis_for(settings())
+    redis.ping()
+    keep_running(lambda: Worker([QUEUE_NAME], connection=redis).work(burst=burst, with_scheduler=False), "worker")
 
 
 @main.command(epilog=SETTINGS_HELP)
@@ -118,9 +154,15 @@ def scheduler() -> None:
     seconds (and the analysis every LOGDIG_ANALYZE_INTERVAL). Run exactly one."""
     from rq.cron import CronScheduler
 
-    cron = CronScheduler(connection=redis_for(settings()))
-    cron.load_config_from_file("scheduler.cron")
-    cron.start()
+    redis = redis_for(settings())
+    redis.ping()
+
+    def run() -> None:
+        cron = CronScheduler(connection=redis)
+        cron.load_config_from_file("scheduler.cron")
+        cron.start()
+
+    keep_running(run, "scheduler")
 
 
 @main.command(epilog=SETTINGS_HELP)
@@ -244,20 +286,6 @@ def status() -> None:
     for name, n in sorted(q.stats().items()):
         click.echo(f"{name}: {n}")
 
-
-def _add_analysis_commands() -> None:
-    """The analysis commands, when the analysis package is installed."""
-    if importlib.util.find_spec("analysis.cli") is None:
-        return
-    from analysis import cli as analysis_cli
-
-    for name in ("analyze_cmd", "funnel_group", "experiment_group"):
-        command = getattr(analysis_cli, name, None)
-        if command is not None:
-            main.add_command(command)
-
-
-_add_analysis_commands()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -111,6 +111,30 @@ class LocalStore:
             raise StorageError(f"cannot create {self.root}: {e}") from e
 
 
+# Our own flush retries with backoff (worker/flush.py), so the SDK's HTTP client fails
+# fast: short connect timeout, bounded read timeout, one quick retry.
+CONNECT_TIMEOUT = 5
+READ_TIMEOUT = 60
+
+
+def _http_client():
+    import urllib3
+
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
+        retries=urllib3.Retry(total=1, backoff_factor=0.2, status_forcelist=(500, 502, 503, 504)),
+        maxsize=10,
+    )
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """What the minio SDK raises when S3 is unreachable or fails: all become StorageError."""
+    from minio.error import MinioException
+    from urllib3.exceptions import HTTPError
+
+    return (MinioException, HTTPError, OSError)
+
+
 class S3Store:
     """Any S3 API (MinIO, AWS S3) through the minio SDK."""
 
@@ -127,51 +151,55 @@ class S3Store:
             secret_key=settings.aws_secret_access_key or None,
             region=settings.aws_region or None,
             secure=url.scheme == "https",
+            http_client=_http_client(),
         )
         self.description = f"s3 bucket {self.bucket} at {settings.s3_endpoint}"
 
     def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
-        from minio.error import MinioException
-
         try:
             result = self.client.put_object(self.bucket, key, io.BytesIO(data), len(data), content_type=content_type)
-        except (MinioException, OSError) as e:
+        except _transport_errors() as e:
             raise StorageError(f"cannot write s3://{self.bucket}/{key}: {e}") from e
         # A single-part upload's ETag is the MD5 of its bytes: check what arrived.
         if result.etag and result.etag.strip('"') != hashlib.md5(data).hexdigest():
             raise StorageError(f"s3://{self.bucket}/{key}: ETag {result.etag} does not match the bytes sent")
 
     def get(self, key: str) -> bytes:
-        response = self.client.get_object(self.bucket, key)
         try:
-            return response.read()
-        finally:
-            response.close()
-            response.release_conn()
+            response = self.client.get_object(self.bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+        except _transport_errors() as e:
+            raise StorageError(f"cannot read s3://{self.bucket}/{key}: {e}") from e
 
     def list(self, prefix: str = "") -> Iterator[str]:
-        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
-            yield obj.object_name
+        try:
+            for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+                yield obj.object_name
+        except _transport_errors() as e:
+            raise StorageError(f"cannot list s3://{self.bucket}/{prefix}: {e}") from e
 
     def stat(self, key: str) -> tuple[int, str]:
-        st = self.client.stat_object(self.bucket, key)
+        try:
+            st = self.client.stat_object(self.bucket, key)
+        except _transport_errors() as e:
+            raise StorageError(f"cannot stat s3://{self.bucket}/{key}: {e}") from e
         return st.size, (st.etag or "").strip('"')
 
     def delete(self, key: str) -> None:
-        from minio.error import MinioException
-
         try:
             self.client.remove_object(self.bucket, key)
-        except (MinioException, OSError) as e:
+        except _transport_errors() as e:
             raise StorageError(f"cannot delete s3://{self.bucket}/{key}: {e}") from e
 
     def ensure_bucket(self) -> None:
-        from minio.error import MinioException
-
         try:
             if not self.client.bucket_exists(self.bucket):
                 self.client.make_bucket(self.bucket)
-        except (MinioException, OSError) as e:
+        except _transport_errors() as e:
             raise StorageError(f"cannot reach or create bucket {self.bucket}: {e}") from e
 
 

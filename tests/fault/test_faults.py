@@ -31,7 +31,7 @@ from tests.fault.loadgen import LoadGen
 from tests.fault.report import account
 from tests.fault.stack import Stack, http_get, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.fault
 
 RATE = 600  # events per second, in batches of 50
 FAILPOINTS = ("before-write", "mid-batch", "after-write")

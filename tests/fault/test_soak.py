@@ -39,7 +39,7 @@ from tests.fault.loadgen import LoadGen
 from tests.fault.report import account
 from tests.fault.stack import Stack, rss_kib, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.fault
 
 RATE = 700  # events per second
 WARMUP = 20  # seconds

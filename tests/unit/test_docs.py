@@ -28,7 +28,9 @@ def test_every_event_field_is_in_the_readme_table():
 
 def commands(group: click.Group, prefix: str = "logdig") -> list[str]:
     found = []
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
         path = f"{prefix} {name}"
         if isinstance(command, click.Group):
             found += commands(command, path)
