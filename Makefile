@@ -15,4 +15,4 @@ lint:
 	ruff check . && ruff format --check .
 
 bench:
-	python3 bench/bench_collector.py
+	bench/run
