@@ -106,7 +106,12 @@ def main() -> None:
             t = time.perf_counter()
             engine = spark_engine(
                 os.environ.get("SPARK_MASTER", "local[*]"),
-                {"spark.ui.enabled": "false", "spark.driver.memory": "4g", "spark.sql.shuffle.partitions": "8"},
+                {
+                    "spark.ui.enabled": "false",
+                    "spark.ui.showConsoleProgress": "false",
+                    "spark.driver.memory": "4g",
+                    "spark.sql.shuffle.partitions": "8",
+                },
             )
             engine.session.sparkContext.setLogLevel("ERROR")
             print(f"(spark session start {time.perf_counter() - t:.1f}s, not counted)")

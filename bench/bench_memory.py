@@ -55,7 +55,9 @@ def collector_rss(server, events: int, batch: int, folder: str) -> tuple[int, in
         thread.start()
         t = time.perf_counter()
         while accepted(redis) < events:
-            wrk(base + "/logs", 10, 16, lua_script(folder, batch))
+            r = wrk(base + "/logs", 10, 16, lua_script(folder, batch))
+            if r.errors:
+                raise SystemExit(f"{r.errors} failed requests of {r.requests}")
         stop.set()
         thread.join()
         final = max(rss_kib(p) for p in workers)

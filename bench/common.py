@@ -215,9 +215,11 @@ class WrkResult:
 
 
 def _ms(text: str) -> float:
-    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    m = re.match(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        return float("nan")
     value, unit = float(m.group(1)), m.group(2)
-    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    return value * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
 def wrk(url: str, seconds: float, connections: int, script: str, threads: int = 2) -> WrkResult:
@@ -234,7 +236,10 @@ def wrk(url: str, seconds: float, connections: int, script: str, threads: int = 
         "-s",
         script,
     ]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    done = subprocess.run([*cmd, url], capture_output=True, text=True)
+    out = done.stdout
+    if done.returncode or "requests in" not in out or not re.search(r"99%\s+\S+", out):
+        raise RuntimeError(f"wrk failed ({done.returncode}): {out}{done.stderr}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
