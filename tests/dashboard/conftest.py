@@ -76,9 +76,29 @@ def artifacts() -> Path:
     return path
 
 
+def _running_browser():
+    """Interim, until one `chromium` fixture lives in tests/conftest.py: Playwright's sync
+    API runs once per thread, so when tests/browser's session Chromium is already up, use
+    it rather than start a second one."""
+    import asyncio
+    import gc
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    from playwright.sync_api import Browser
+
+    return next((o for o in gc.get_objects() if isinstance(o, Browser) and o.is_connected()), None)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     sync_api = pytest.importorskip("playwright.sync_api")
+    running = _running_browser()
+    if running is not None:
+        yield running
+        return
     executable = shutil.which("chromium")
     if executable is None:
         pytest.fail("chromium is not installed: apt-get install -y chromium")

@@ -29,10 +29,10 @@ def store():
 
 def reader() -> results.Results:
     """One Results (and its cache) per app."""
-    ext = ctx()
-    if "dashboard_results" not in ext:
-        ext["dashboard_results"] = results.Results(store())
-    return ext["dashboard_results"]
+    extensions = current_app.extensions
+    if "logdig_dashboard" not in extensions:
+        extensions["logdig_dashboard"] = results.Results(store())
+    return extensions["logdig_dashboard"]
 
 
 @dataclass
