@@ -299,7 +299,8 @@ def world(chromium, redis_server: str, tmp_path_factory) -> Iterator[World]:
     )
     token = Sites(redis).create("test-shop").token
     collector = start_collector(settings, token=token)
-    collector.server.app.config["LOGDIG_COOKIE_SECURE"] = False  # plain http in tests
+    # The session cookie stays Secure, as in production: Chromium takes Secure cookies
+    # from http://127.0.0.1 (a potentially trustworthy origin).
     site = SiteServer(token, collector.url)
     Sites(redis).create("test-shop", [site.url], token=token)
     world = World(settings, collector, site, token, admin_state={})

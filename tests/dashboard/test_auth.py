@@ -63,7 +63,7 @@ def test_the_right_password_logs_in_with_a_safe_cookie(chromium, world: World):
     page.click("button[type=submit]")
     page.wait_for_url(f"{world.dashboard}/health")  # back where it was going
     (cookie,) = [c for c in context.cookies() if c["name"] == "logdig_session"]
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/dashboard"
+    assert cookie["httpOnly"] and cookie["secure"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/dashboard"
     csp = page.request.get(world.dashboard + "/health").headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "'unsafe-inline'" not in csp
     page.click("text=Log out")

@@ -67,8 +67,8 @@ class SharedSecretSession(SecureCookieSessionInterface):
 
 
 def cookie_secure(app: Flask) -> bool:
-    """app.config["LOGDIG_COOKIE_SECURE"] when set (tests, `logdig dev`), else the setting
-    LOGDIG_COOKIE_SECURE ("off" for plain http) once Settings has it, else on."""
+    """app.config["LOGDIG_COOKIE_SECURE"] when set, else the setting LOGDIG_COOKIE_SECURE
+    ("off" for plain http other than localhost) once Settings has it, else on."""
     configured = app.config.get("LOGDIG_COOKIE_SECURE")
     if configured is not None:
         return bool(configured)
