@@ -11,6 +11,7 @@ import pytest
 
 from logdig.queue import EventQueue, connect
 from tests.dashboard.conftest import DESKTOP, PHONE, TRAFFIC, XSS_LINK, XSS_TEXT, Tab, World, artifacts
+from tests.helpers import make_event, post
 
 pytestmark = pytest.mark.browser
 
@@ -124,6 +125,9 @@ def test_funnel_and_experiment_show_what_the_visitors_did(admin, world: World):
 
 
 def test_health_shows_the_queue_the_sites_and_the_read_commands(admin, world: World):
+    # One event with a token nobody registered: refused, and counted by reason.
+    status, _h, _b = post(f"{world.collector.url}/logs", [make_event("no-such-token")])
+    assert status == 403
     tab = admin()
     tab.page.goto(f"{world.dashboard}/health")
     # What Redis holds now (the overlay tests' own page views may be queued since the flush).
@@ -133,6 +137,8 @@ def test_health_shows_the_queue_the_sites_and_the_read_commands(admin, world: Wo
     assert "Batches flushed\t1" in counters or "Batches flushed 1" in counters.replace("\t", " ")
     days = tab.page.locator("#table-days tbody tr").all_inner_texts()
     assert any("\t1\t" in row for row in days), days  # one object on the day of the visits
+    rejected = tab.page.locator("#table-rejected tbody tr", has_text="unknown_token").locator("td").nth(1)
+    assert int(rejected.inner_text()) >= 1
     sites = tab.page.locator("#table-sites").inner_text()
     assert world.token in sites and world.site.url in sites and "clicktracker.js" in sites
     assert "spark.read.json(" in tab.page.locator("#read-spark").inner_text()
