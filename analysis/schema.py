@@ -88,7 +88,6 @@ VIEWPORT_CLASSES = (("mobile", 0), ("tablet", 768), ("desktop", 1024))
 
 # ISO-8601 as the event schema allows it: seconds optional, offset with or without ':'.
 ISO_RE = r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$"
-ZONE_RE = r"^([+-])(\d{2}):?(\d{2})$"
 
 SPARK_TYPES = {"string": "StringType", "double": "DoubleType", "long": "LongType", "bool": "BooleanType"}
 CORRUPT = "_corrupt_record"
@@ -103,46 +102,70 @@ def struct_type(T: Any, corrupt_column: bool = False) -> Any:
 
 
 def _int(F: Any, col: Any) -> Any:
-    # '0' + text: an empty optional group becomes 0 and nothing casts an empty string.
+    # '0' + text: an empty part becomes 0 and nothing casts an empty string.
     return F.concat(F.lit("0"), col).cast("long")
 
 
-def epoch_ms(col: Any, F: Any) -> tuple[Any, Any]:
-    """(milliseconds since 1970 UTC, is-valid) for an ISO-8601 string column.
+def with_epoch_ms(df: Any, src: str, out: str) -> Any:
+    """Add ``out`` (ms since 1970 UTC, null when invalid) and ``out + '_ok'`` for ISO column ``src``.
 
     Plain arithmetic (Howard Hinnant's days-from-civil), so both engines agree to the
-    millisecond on every form the event schema allows.
+    millisecond on every form the event schema allows. Done in three selects so each
+    part is computed once: check the form with one regular expression, cut the
+    fixed-position parts, then do the arithmetic.
     """
+    F = api(df).F
+    p = f"_{out}_"
+    keep = [F.col(c) for c in df.columns]
+    ok = F.col(src).rlike(ISO_RE)
+    text = F.when(ok, F.col(src)).otherwise(F.lit("1970-01-01T00:00:00Z"))  # casts see only good forms
+    df = df.select(*keep, ok.alias(p + "ok"), text.alias(p + "text"))
 
-    def part(i: int) -> Any:
-        return F.regexp_extract(col, ISO_RE, i)
+    t = F.col(p + "text")
 
-    y, mo, d, h, mi, s = (_int(F, part(i)) for i in range(1, 7))
-    frac_ms = _int(F, F.rpad(F.substring(part(7), 1, 3), 3, "0"))
-    zone = part(8)
-    zsign = F.when(F.regexp_extract(zone, ZONE_RE, 1) == "-", F.lit(-1)).otherwise(F.lit(1))
-    zmin = _int(F, F.regexp_extract(zone, ZONE_RE, 2)) * 60 + _int(F, F.regexp_extract(zone, ZONE_RE, 3))
-    offset_min = F.when(zone == "Z", F.lit(0)).otherwise(zsign * zmin)
+    def at(pos: int, n: int = 2) -> Any:
+        return _int(F, F.substring(t, pos, n))
 
-    y2 = (y - F.when(mo <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double")
+    zone = F.regexp_extract(t, r"(Z|[+-]\d{2}:?\d{2})$", 1)
+    parts = {
+        "y": at(1, 4),
+        "mo": at(6),
+        "d": at(9),
+        "h": at(12),
+        "mi": at(15),
+        "s": F.when(F.substring(t, 17, 1) == ":", at(18)).otherwise(F.lit(0)),
+        "frac": _int(F, F.rpad(F.regexp_extract(t, r"\.(\d{1,3})", 1), 3, "0")),
+        "zone": zone,
+    }
+    df = df.select(*keep, F.col(p + "ok"), *[v.alias(p + k) for k, v in parts.items()])
+
+    def c(k: str) -> Any:
+        return F.col(p + k)
+
+    z = c("zone")
+    zmin = F.when(z == "Z", F.lit(0)).otherwise(
+        _int(F, F.substring(z, 2, 2)) * 60 + _int(F, F.substring(z, F.length(z) - 1, 2))
+    )
+    offset_min = F.when(F.substring(z, 1, 1) == "-", -zmin).otherwise(zmin)
+    y2 = (c("y") - F.when(c("mo") <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double")
     era = F.floor(y2 / 400)
     yoe = y2 - era * 400
-    mp = ((mo + 9) % 12).cast("double")
-    doy = F.floor((mp * 153 + 2) / 5) + d - 1
+    mp = ((c("mo") + 9) % 12).cast("double")
+    doy = F.floor((mp * 153 + 2) / 5) + c("d") - 1
     doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
     days = era * 146097 + doe - 719468
-    seconds = ((days * 24 + h) * 60 + mi) * 60 + s
-    ms = (seconds * 1000 + frac_ms - offset_min * 60000).cast("long")
+    seconds = ((days * 24 + c("h")) * 60 + c("mi")) * 60 + c("s")
+    ms = (seconds * 1000 + c("frac") - offset_min * 60000).cast("long")
     valid = (
-        col.rlike(ISO_RE)
-        & mo.between(1, 12)
-        & d.between(1, 31)
-        & (h <= 23)
-        & (mi <= 59)
-        & (s <= 59)
+        c("ok")
+        & c("mo").between(1, 12)
+        & c("d").between(1, 31)
+        & (c("h") <= 23)
+        & (c("mi") <= 59)
+        & (c("s") <= 59)
         & (zmin <= 18 * 60)
     )
-    return ms, valid
+    return df.select(*keep, F.when(valid, ms).alias(out), valid.alias(out + "_ok"))
 
 
 def normalise_url(col: Any, F: Any) -> Any:
@@ -165,27 +188,18 @@ def check(raw: Any) -> Any:
     ``raw`` carries ``day`` (the object's day folder) and ``_corrupt`` from ``analysis.io``.
     Derived: ``ts_ms`` (client time, ms UTC), ``received_ms``, ``page`` (normalised URL) and ``viewport_class``.
     """
-    a = api(raw)
-    F = a.F
-    ts_ms, ts_ok = epoch_ms(F.col("timestamp"), F)
-    rcv_ms, rcv_ok = epoch_ms(F.col("received_at"), F)
-    df = raw.select(
-        *[F.col(c) for c in FIELDS],
-        F.col("day"),
-        F.col("_corrupt"),
-        ts_ms.alias("ts_ms"),
-        ts_ok.alias("_ts_ok"),
-        rcv_ms.alias("received_ms"),
-        (rcv_ok & F.col("received_at").endswith("Z")).alias("_rcv_ok"),
-    )
+    F = api(raw).F
+    df = raw.select(*[F.col(c) for c in FIELDS], F.col("day"), F.col("_corrupt"))
+    df = with_epoch_ms(df, "timestamp", "ts_ms")
+    df = with_epoch_ms(df, "received_at", "received_ms")
     reason = F.when(F.col("_corrupt"), F.lit("not a JSON object of the right types"))
     for name in REQUIRED:
         reason = reason.when(F.col(name).isNull(), F.lit(f"missing {name}"))
     for name in NON_EMPTY:
         reason = reason.when(F.col(name) == "", F.lit(f"empty {name}"))
     reason = reason.when(~F.col("type").isin(*TYPES), F.lit("unknown type"))
-    reason = reason.when(~F.col("_ts_ok"), F.lit("bad timestamp"))
-    reason = reason.when(~F.col("_rcv_ok"), F.lit("bad received_at"))
+    reason = reason.when(~F.col("ts_ms_ok"), F.lit("bad timestamp"))
+    reason = reason.when(~F.col("received_ms_ok") | ~F.col("received_at").endswith("Z"), F.lit("bad received_at"))
     for name, (lo, hi) in RANGES.items():
         reason = reason.when(F.col(name).isNotNull() & ~F.col(name).between(lo, hi), F.lit(f"{name} out of range"))
     return df.select(

@@ -55,6 +55,7 @@ def spark_session() -> Iterator[Engine]:
         "local[2]",
         {
             "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": "4",
             "spark.default.parallelism": "2",
             "spark.driver.host": "127.0.0.1",
