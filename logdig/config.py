@@ -73,6 +73,11 @@ SETTINGS: dict[str, Setting] = {
         "off",
         "`on`: events from known crawlers are dropped (counted as rejected:bot); `off`: kept and flagged `bot`",
     ),
+    "cookie_secure": Setting(
+        "LOGDIG_COOKIE_SECURE",
+        "on",
+        "`on`: dashboard cookies only over https (and http://localhost); `off` for plain http on a private network",
+    ),
     "analyze_interval": Setting("LOGDIG_ANALYZE_INTERVAL", 900, "seconds between scheduled analysis runs"),
     "admin_password": Setting("LOGDIG_ADMIN_PASSWORD", "", "password for the dashboard's admin pages"),
 }
@@ -118,6 +123,7 @@ class Settings:
     store_ip: str = "off"
     url_query: str = "keep"
     drop_bots: str = "off"
+    cookie_secure: str = "on"
     analyze_interval: int = 900
     admin_password: str = field(default="", repr=False)
 
@@ -146,8 +152,9 @@ class Settings:
             raise ConfigError("LOGDIG_BATCH_MIN must not exceed LOGDIG_BATCH_MAX")
         if settings.store_ip not in ("off", "truncated"):
             raise ConfigError(f"LOGDIG_STORE_IP must be off or truncated, got {settings.store_ip!r}")
-        if settings.drop_bots not in ("off", "on"):
-            raise ConfigError(f"LOGDIG_DROP_BOTS must be off or on, got {settings.drop_bots!r}")
+        for name in ("drop_bots", "cookie_secure"):
+            if getattr(settings, name) not in ("off", "on"):
+                raise ConfigError(f"{SETTINGS[name].env} must be off or on, got {getattr(settings, name)!r}")
         if settings.url_query not in ("keep", "strip") and not settings.url_query.startswith("allow:"):
             raise ConfigError(f"LOGDIG_URL_QUERY must be keep, strip or allow:name,name, got {settings.url_query!r}")
         return settings

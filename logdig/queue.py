@@ -26,6 +26,7 @@ QUEUE = PREFIX + "queue"
 INFLIGHT = PREFIX + "inflight"
 SITES = PREFIX + "sites"
 STATS = PREFIX + "stats"
+LAST_FLUSH = PREFIX + "last_flush"  # hash: at, result, ok
 SEEN = PREFIX + "seen:"  # + token + ":" + event_id, expires after LOGDIG_DEDUPE_WINDOW
 RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
@@ -224,6 +225,16 @@ class EventQueue:
         for name, n in fields.items():
             pipe.hincrby(STATS, name, n)
         pipe.execute()
+
+    def record_flush(self, at: datetime, result: str, ok: bool) -> None:
+        """The last flush's time and outcome, for the dashboard's health page."""
+        self.redis.hset(LAST_FLUSH, mapping={"at": at.isoformat(), "result": result, "ok": int(ok)})
+
+    def last_flush(self) -> dict[str, Any] | None:
+        raw = {k.decode(): v.decode() for k, v in self.redis.hgetall(LAST_FLUSH).items()}
+        if not raw:
+            return None
+        return {"at": datetime.fromisoformat(raw["at"]), "result": raw["result"], "ok": raw["ok"] == "1"}
 
     def stats(self) -> dict[str, int]:
         return {k.decode(): int(v) for k, v in self.redis.hgetall(STATS).items()}

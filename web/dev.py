@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -81,6 +82,11 @@ class Schedule(threading.Thread):
 
 def run_dev(settings: Settings, host: str, port: int) -> None:
     settings = dev_settings(settings)
+    generated = None
+    if not settings.admin_password:
+        # A first look should include the dashboard; this password lives as long as the process.
+        generated = secrets.token_urlsafe(12)
+        settings = settings.replace(admin_password=generated)
     in_process = not settings.redis_url
     redis = connect(settings.redis_url)
     store = open_store(settings)
@@ -95,12 +101,14 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     schedule = Schedule(flusher, settings)
 
     where = store.root if isinstance(store, LocalStore) else store.description
+    password = f"  password: {generated}  (generated; set LOGDIG_ADMIN_PASSWORD to choose one)" if generated else ""
     click.echo(
         f"LogDig dev is running at {base}\n"
         f"  queue:   {'in-process (flushed on shutdown)' if in_process else redact_url(settings.redis_url)}\n"
         f"  objects: {where}  (every {settings.flush_interval} s once {settings.batch_min} events "
         f"are queued or the oldest waited {settings.max_wait} s)\n"
         f"  demo site: {base}/demo/\n"
+        f"  dashboard: {base}/dashboard/{password}\n"
         f"  token 'demo': {token}\n"
         f"  paste into your pages:\n"
         f'    <script async src="{base}/clicktracker.js" data-token="{token}"></script>\n'

@@ -18,7 +18,6 @@ from __future__ import annotations
 import glob
 import json
 import logging
-import os
 import secrets
 import shutil
 import tempfile
@@ -39,37 +38,7 @@ from tests.conftest import LiveCollector, start_collector
 from web.tracker import DEMO_DIR, TRACKER_FILE, install_tag, render_page
 from worker.flush import Flusher
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EXTERNAL = "https://example.org/"
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    """One Chromium per session (contexts are cheap; browsers are not)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium")
-    home = tempfile.mkdtemp(prefix="logdig-chromium-")
-    env = {
-        **os.environ,
-        "HOME": home,
-        "XDG_CONFIG_HOME": f"{home}/config",
-        "XDG_CACHE_HOME": f"{home}/cache",
-        "XDG_DATA_HOME": f"{home}/data",
-    }
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, env=env)
-        yield browser
-        browser.close()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 # -- the site that installs the tracker ---------------------------------------------------

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import time
@@ -37,14 +36,6 @@ from web.tracker import CLICKTRACKER, TRACKER_FILE, install_tag
 
 PASSWORD = "correct horse battery staple"
 FIXTURES = Path(__file__).parent / "fixtures"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 EXTERNAL_REFERRER = "https://search.example/?q=shop"
@@ -74,41 +65,6 @@ def artifacts() -> Path:
     path = Path(os.environ.get("LOGDIG_ARTIFACTS") or Path(tempfile.gettempdir()) / "logdig-artifacts") / "dashboard"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def _running_browser():
-    """Interim, until one `chromium` fixture lives in tests/conftest.py: Playwright's sync
-    API runs once per thread, so when tests/browser's session Chromium is already up, use
-    it rather than start a second one."""
-    import asyncio
-    import gc
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-    from playwright.sync_api import Browser
-
-    return next((o for o in gc.get_objects() if isinstance(o, Browser) and o.is_connected()), None)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[object]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    running = _running_browser()
-    if running is not None:
-        yield running
-        return
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium")
-    home = tempfile.mkdtemp(prefix="logdig-chromium-")
-    env = {**os.environ, "HOME": home, **{k: f"{home}/{k.lower()}" for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")}}
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, env=env)
-        yield browser
-        browser.close()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 class SiteServer:

@@ -110,6 +110,7 @@ def test_dev_runs_everything_in_one_process_with_no_services(tmp_path):
         base = re.search(r"running at (http://\S+)", banner).group(1)
         token = re.search(r"token 'demo': (\S+)", banner).group(1)
         assert f'data-token="{token}"' in banner and str(tmp_path / "data") in banner
+        assert re.search(r"dashboard: \S+/dashboard/  password: \S{12,}  \(generated", banner)
         events = [make_event(token) for _ in range(7)]
         assert post(base + "/logs", events)[0] == 202
         time.sleep(0.2)

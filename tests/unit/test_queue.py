@@ -74,3 +74,21 @@ def test_rate_limits_per_ip_and_per_token_in_the_same_round_trip(queue):
         queue.push([("t", "g", line(7))], limits, client="3.3.3.3")  # 6th event for token t
     assert queue.push([("u", "g", line(7))], limits, client="3.3.3.3") == (1, 0)  # another token
     assert queue.stats()["rejected:rate_limited"] == 2 and queue.state().length == 6
+
+
+def test_the_last_flush_is_recorded(queue, tmp_path):
+    from datetime import UTC, datetime
+
+    from logdig.config import Settings
+    from logdig.storage import LocalStore
+    from worker.flush import Flusher
+
+    assert queue.last_flush() is None
+    queue.push([("t", "a", line(1))], IngestLimits(100, 60))
+    Flusher(queue, LocalStore(tmp_path), Settings(), clock=lambda: 1_800_000_000.0).flush(force=True)
+    last = queue.last_flush()
+    assert last == {
+        "at": datetime.fromtimestamp(1_800_000_000, UTC),
+        "result": f"wrote 1 events in 1 objects ({len(line(1)) + 1} bytes)",
+        "ok": True,
+    }
