@@ -162,9 +162,20 @@ def received_at(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
-def received_day(line: bytes | str) -> str:
-    """The YYYY-MM-DD day folder of an encoded event, from its received_at."""
-    return orjson.loads(line)["received_at"][:10]
+_RECEIVED = b'"received_at":"'
+
+
+def received_day(line: bytes) -> str:
+    """The YYYY-MM-DD day folder of an encoded event, from its received_at.
+
+    Read from the bytes, not a parse: encode() writes received_at after every client
+    field, so its last occurrence is the server's even if `props` holds the same key.
+    """
+    at = line.rfind(_RECEIVED)
+    if at < 0:
+        return orjson.loads(line)["received_at"][:10]
+    start = at + len(_RECEIVED)
+    return line[start : start + 10].decode()
 
 
 @lru_cache(maxsize=4096)  # bounded: user agents are many but skewed

@@ -11,8 +11,10 @@ in-flight list only if it still holds exactly the batch that was written.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,24 +29,24 @@ INFLIGHT = PREFIX + "inflight"
 SITES = PREFIX + "sites"
 STATS = PREFIX + "stats"
 LAST_FLUSH = PREFIX + "last_flush"  # hash: at, result, ok
-SEEN = PREFIX + "seen:"  # + token + ":" + event_id, expires after LOGDIG_DEDUPE_WINDOW
+SEEN = PREFIX + "seen:"  # + window number: a set of (token, event_id) digests
 RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000
 
-# KEYS: queue, stats, ip counter, t token counters, then one seen-key per event.
-# ARGV: queue_max, dedupe window, rate window, ip limit, token limit, t, t event counts,
-#       k, k (reason, count) pairs of rejections, then the events.
+# KEYS: queue, stats, ip counter, this window's seen-set, the last window's, t token counters.
+# ARGV: queue_max, seen-set lifetime, rate window, ip limit, token limit, t, t event counts,
+#       k, k (reason, count) pairs of rejections, n, n event digests, then the n events.
 # One round trip: rate limits, the cap check, the repeat check, the push and the counters.
 # Returns {accepted, 0}, {-1, 0} when the queue is full, {-2, retry_after} when rate limited.
 _INGEST = """
-local queue_max, window, rate_window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
+local queue_max, lifetime, rate_window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local ip_limit, token_limit, t = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local k = tonumber(ARGV[7 + t])
-local first = 8 + t + 2 * k
-local n = #KEYS - 3 - t
+local n = tonumber(ARGV[8 + t + 2 * k])
+local digests, lines = 8 + t + 2 * k, 8 + t + 2 * k + n
 for j = 0, k - 1 do
   redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[8 + t + 2 * j], ARGV[9 + t + 2 * j])
 end
@@ -57,7 +59,7 @@ local function over(key, amount, limit)
 end
 local wait = over(KEYS[3], 1, ip_limit)
 for i = 1, t do
-  if wait == 0 then wait = over(KEYS[3 + i], tonumber(ARGV[6 + i]), token_limit) end
+  if wait == 0 then wait = over(KEYS[5 + i], tonumber(ARGV[6 + i]), token_limit) end
 end
 if wait > 0 then
   redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', math.max(n, 1))
@@ -70,10 +72,12 @@ if redis.call('LLEN', KEYS[1]) >= queue_max then
 end
 local fresh = {}
 for i = 1, n do
-  if redis.call('SET', KEYS[3 + t + i], '1', 'NX', 'EX', window) then
-    fresh[#fresh + 1] = ARGV[first + i - 1]
+  local d = ARGV[digests + i]
+  if redis.call('SISMEMBER', KEYS[5], d) == 0 and redis.call('SADD', KEYS[4], d) == 1 then
+    fresh[#fresh + 1] = ARGV[lines + i]
   end
 end
+redis.call('EXPIRE', KEYS[4], lifetime)
 for i = 1, #fresh, CHUNK do
   redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + CHUNK - 1, #fresh)))
 end
@@ -86,6 +90,13 @@ return {#fresh, 0}
 # An existing in-flight batch is returned as is (recovery), never mixed with new events.
 _RESERVE = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return redis.call('LRANGE', KEYS[2], 0, -1) end
+local length = redis.call('LLEN', KEYS[1])
+if length == 0 then return {} end
+if length <= tonumber(ARGV[1]) then
+  -- the whole queue is one batch: move it in O(1) instead of copying it
+  redis.call('RENAME', KEYS[1], KEYS[2])
+  return redis.call('LRANGE', KEYS[2], 0, -1)
+end
 local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
 for i = 1, #items, CHUNK do
   redis.call('RPUSH', KEYS[2], unpack(items, i, math.min(i + CHUNK - 1, #items)))
@@ -159,6 +170,10 @@ class QueueState:
     inflight: int
 
 
+def _digest(token: str, event_id: str) -> bytes:
+    return hashlib.blake2b(f"{token}\0{event_id}".encode(), digest_size=12).digest()
+
+
 def _parse_received_at(item: bytes) -> datetime | None:
     try:
         stamp = json.loads(item)["received_at"]
@@ -178,22 +193,30 @@ class EventQueue:
 
     def push(
         self,
-        events: Sequence[tuple[str, str, str]],
+        events: Sequence[tuple[str, str, bytes]],
         limits: IngestLimits,
         rejected: Mapping[str, int] | None = None,
         client: str = "-",
+        now: float | None = None,
     ) -> tuple[int, int]:
         """Queue (token, event_id, encoded line) triples, dropping repeats, and count
         the request's rejections by reason - all in one round trip.
 
+        Repeats are remembered in one set per LOGDIG_DEDUPE_WINDOW-long window, as a
+        12-byte digest of (token, event_id): an event is a repeat if it is in this window's
+        set or the last one's, so it is remembered for one to two windows. A set member
+        costs about a third of what a key per event would.
+
         Returns (accepted, duplicates). Raises RateLimited or QueueFull.
         """
+        window = int((time.time() if now is None else now) // limits.dedupe_window)
         per_token = Counter(token for token, _, _ in events)
         reasons = [x for reason, n in (rejected or {}).items() if n for x in (reason, n)]
-        keys = [QUEUE, STATS, f"{RATE}ip:{client}", *(f"{RATE}token:{t}" for t in per_token)]
-        keys += [f"{SEEN}{token}:{event_id}" for token, event_id, _ in events]
-        args = [limits.queue_max, limits.dedupe_window, limits.rate_window, limits.ip_limit, limits.token_limit]
-        args += [len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
+        keys = [QUEUE, STATS, f"{RATE}ip:{client}", f"{SEEN}{window}", f"{SEEN}{window - 1}"]
+        keys += [f"{RATE}token:{t}" for t in per_token]
+        args = [limits.queue_max, 2 * limits.dedupe_window + 60, limits.rate_window, limits.ip_limit]
+        args += [limits.token_limit, len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
+        args += [len(events), *(_digest(token, event_id) for token, event_id, _ in events)]
         args += [line for _, _, line in events]
         accepted, wait = (int(x) for x in self._ingest(keys=keys, args=args))
         if accepted == -2:

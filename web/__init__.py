@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from logdig.config import Settings
+from logdig.events import user_agent
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import ObjectStore, open_store
 
@@ -54,6 +55,9 @@ def create_app(
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
 
     from web.collector import bp as collector
+
+    # Compile the user-agent rules now, not on a visitor's first request.
+    user_agent("Mozilla/5.0")
 
     app.register_blueprint(collector)
     for name in OPTIONAL_BLUEPRINTS:

@@ -8,10 +8,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
+from logdig.config import Settings
 from logdig.events import ClientError, Privacy, check_events, encode, enrich, parse_body, received_at, user_agent
 from logdig.queue import IngestLimits, QueueFull, RateLimited, Site
 from web.metrics import registry_for
@@ -104,19 +106,22 @@ def _limits() -> IngestLimits:
     return IngestLimits(settings.queue_max, settings.dedupe_window, settings.rate_ip, settings.rate_token)
 
 
-def _problem(site: Site | None, origin: str | None, event: dict[str, Any]) -> tuple[str, str, str] | None:
+def _problem(
+    site: Site | None, origin: str | None, event: dict[str, Any], settings: Settings
+) -> tuple[str, str, str] | None:
     """(metric reason, field, message) when a valid event must still be refused."""
     if site is None:
         return "unknown_token", "token", "unknown token"
     if not site.allows(origin):
         return "origin", "token", f"origin {origin!r} is not allowed for this token"
-    if ctx()["settings"].drop_bots == "on" and user_agent(event["user_agent"])["bot"]:
+    if settings.drop_bots == "on" and user_agent(event["user_agent"])["bot"]:
         return "bot", "user_agent", "a known crawler; LOGDIG_DROP_BOTS is on"
     return None
 
 
 def _collect(origin: str | None) -> Response:
-    settings = ctx()["settings"]
+    app = ctx()  # looked up once: this is the hot path
+    settings = app["settings"]
     privacy = Privacy(settings.store_ip, settings.url_query)
     client = request.remote_addr or "-"
     events = parse_body(_read_body(settings.max_body), settings.max_events)
@@ -124,10 +129,11 @@ def _collect(origin: str | None) -> Response:
     reasons = Counter({"invalid": len(checked.rejected)})
     sites = _sites({event["token"] for _, event in checked.valid})
 
-    now = received_at(datetime.fromtimestamp(ctx()["clock"](), UTC))
+    clock = app["clock"]()
+    now = received_at(datetime.fromtimestamp(clock, UTC))
     lines = []
     for index, event in checked.valid:
-        problem = _problem(sites[event["token"]], origin, event)
+        problem = _problem(sites[event["token"]], origin, event, settings)
         if problem:
             reasons[problem[0]] += 1
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
@@ -143,7 +149,7 @@ def _collect(origin: str | None) -> Response:
         raise ClientError(status, first["field"], first["reason"], kind, rejected=checked.rejected, counts=reasons)
 
     try:
-        accepted, duplicates = ctx()["queue"].push(lines, _limits(), reasons, client)
+        accepted, duplicates = app["queue"].push(lines, _limits(), reasons, client, clock)
     except QueueFull:
         raise ClientError(
             503, "queue", "the collector is over capacity, retry later", "queue_full", counts={}
@@ -157,9 +163,8 @@ def _collect(origin: str | None) -> Response:
             counts={},
             retry_after=e.retry_after,
         ) from None
-    response = jsonify({"accepted": accepted, "duplicates": duplicates, "rejected": checked.rejected})
-    response.status_code = 202
-    return response
+    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": checked.rejected}
+    return Response(orjson.dumps(answer), status=202, mimetype="application/json")
 
 
 @bp.get("/healthz")

@@ -59,3 +59,12 @@ def test_received_at_is_utc_with_milliseconds():
 def test_booleans_are_not_numbers():
     assert check_event(make_event("t", x=True))[0]["field"] == "x"
     assert check_event(make_event("t", load_count=False))[0]["field"] == "load_count"
+
+
+def test_the_day_comes_from_the_servers_received_at_even_if_props_holds_one():
+    from logdig.events import received_day
+
+    now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    event = make_event("t", type="custom", props={"received_at": "1999-01-01T00:00:00Z"})
+    assert received_day(encode(enrich(event, now))) == "2026-03-04"
+    assert received_day(b'{"received_at":"2026-01-02T00:00:00.000Z"}') == "2026-01-02"
