@@ -77,11 +77,21 @@ def full_run(engine, settings, store) -> tuple[float, int]:
     experiment = parse_experiment({"name": EXPERIMENT, "goal": "event:purchase"})
     t = time.perf_counter()
     loaded = run.load(engine, settings, store, READ)
+    t_load = time.perf_counter() - t
     results = run.compute(loaded, funnels=[funnel], experiments=[experiment])
     elapsed = time.perf_counter() - t
+    loaded.release()
     events = sum(q["events"] for q in loaded.token_quality.values())
     assert len(results) >= 4 * len(TOKENS) * len(DAYS)
+    print(f"          (read + check + repeats {t_load:.2f}s, jobs and collecting results {elapsed - t_load:.2f}s)")
     return elapsed, events
+
+
+def load_average() -> str:
+    try:
+        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+    except OSError:  # pragma: no cover - not on every platform
+        return "load average unknown"
 
 
 def main() -> None:
@@ -96,6 +106,7 @@ def main() -> None:
     settings = Settings(data_dir=str(root))
     store = LocalStore(root)
 
+    print(f"machine: {load_average()} (other work on the machine skews every figure; compare ratios)")
     base, counted = baseline(root)
     print(f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows, {objects} objects)")
     for name in args.engines.split(","):
