@@ -54,6 +54,14 @@ class Summary:
 
 
 def rows(df: Any) -> list[dict]:
+    """Collect ``df`` as dicts. On DuckDB straight from the cursor: building sqlframe Rows
+    costs several times the query for big results (a heat map grid has ~10^5 cells)."""
+    if type(df).__module__.startswith("sqlframe."):
+        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+        if len(sql) == 1:
+            cursor = df.session._conn.execute(sql[0])
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
     return [r.asDict() for r in df.collect()]
 
 
