@@ -21,7 +21,7 @@ from analysis.definitions import (
     parse_funnel,
 )
 from analysis.engines import ENGINES, EngineError
-from analysis.run import JOBS
+from analysis.jobs import JOBS
 
 MAX_DAYS = 366
 

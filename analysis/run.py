@@ -22,12 +22,11 @@ from typing import Any
 from analysis import io, schema, stats
 from analysis.definitions import Experiment, Funnel
 from analysis.engines import Engine, api
+from analysis.jobs import JOBS, heatmap, pages
 from analysis.jobs import experiments as experiments_job
 from analysis.jobs import funnels as funnels_job
-from analysis.jobs import heatmap, pages
 from logdig.storage import results_key
 
-JOBS = ("heatmap", "pages", "funnels", "experiments")
 DAY_REPORT = "_days"  # results/_days/all/<day>.json
 
 

@@ -4,3 +4,5 @@ Input to every job is the output of ``analysis.run.clean_events``: valid, repeat
 non-bot events with the derived columns ``ts_ms``, ``day``, ``page`` and
 ``viewport_class``. Every output is keyed by ``token`` and ``day``.
 """
+
+JOBS = ("heatmap", "pages", "funnels", "experiments")
