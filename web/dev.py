@@ -75,7 +75,7 @@ class Schedule(threading.Thread):
                 try:
                     from analysis.scheduled import run_scheduled
 
-                    run_scheduled(self.settings)
+                    run_scheduled(self.settings, redis=self.flusher.queue.redis, store=self.flusher.store)
                 except Exception:
                     log.exception("analysis failed")
 

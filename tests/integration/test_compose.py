@@ -87,7 +87,7 @@ def test_compose_declares_the_stack():
     assert any(v.endswith(":/data") for v in SERVICES["minio"]["volumes"])
     for name, service in SERVICES.items():
         assert service.get("restart"), f"{name} has no restart policy"
-        if name != "setup":
+        if name != "setup" and not service.get("profiles"):  # one-shots need no healthcheck
             assert service.get("healthcheck"), f"{name} has no healthcheck"
     # MinIO's credentials come from .env, and there is no default to fall back on.
     for value in SERVICES["minio"]["environment"].values():
@@ -156,3 +156,13 @@ def test_compose_refuses_empty_secrets():
     for name in ("AWS_SECRET_ACCESS_KEY", "LOGDIG_ADMIN_PASSWORD"):
         with pytest.raises(AssertionError, match=f"compose requires {name}"):
             interpolate(COMPOSE["x-logdig-env"][name], {"AWS_SECRET_ACCESS_KEY": "", "LOGDIG_ADMIN_PASSWORD": ""})
+
+
+def test_the_spark_profile_runs_the_same_jobs_over_s3a():
+    spark = SERVICES["spark"]
+    assert spark["profiles"] == ["spark"]
+    assert spark["command"][:1] == ["spark-submit"] and "--engine" in spark["command"]
+    submit = ROOT / spark["command"][spark["command"].index("--master") + 2].removeprefix("/app/")
+    assert submit.is_file(), submit
+    conf = (ROOT / "deploy/spark/spark-defaults.conf").read_text()
+    assert "fs.s3a.path.style.access" in conf and "true" in conf
