@@ -13,25 +13,16 @@
     // A second copy of the script on the same page does nothing.
     if (w.logdig?.track) return;
 
-    var nav = navigator;
     var loc = location;
-    var hist = history;
-    var perf = performance;
-    var J = JSON;
-    var M = Math;
-    var round = M.round;
-    var de = d.documentElement;
-    var script = d.currentScript;
-    var opt = (k) => script.getAttribute('data-' + k);
+    // data-* attributes of the script tag (read while the script first runs).
+    var opt = (k) => d.currentScript.dataset[k];
     var token = opt('token');
-    var endpoint = opt('endpoint') || new URL('/logs', script.src);
-    var maxOutbox = +opt('max-outbox') || 500;
-    // Without data-track this ends in ",null", a selector that matches no HTML element.
+    var endpoint = opt('endpoint') || new URL('/logs', d.currentScript.src);
+    var maxOutbox = +opt('maxOutbox') || 500;
+    // Without data-track this ends in ",undefined", a selector that matches no HTML element.
     var TRACKED =
       ':is(a,span):is([href],[reactid],[data-reactid]),button,[type=submit],[type=button],[data-logdig],' +
       opt('track');
-    var OUTBOX = 'logdig_q';
-    var DROPPED = 'logdig_drop';
 
     var safe =
       (f) =>
@@ -42,87 +33,90 @@
       };
     var on = (target, type, f, capture) => target.addEventListener(type, safe(f), capture);
 
-    // The one place for opt-outs: no token, or Do Not Track / Global Privacy Control
-    // when the site asks to respect them with data-respect-dnt.
-    var off = !token || (opt('respect-dnt') != null && (nav.doNotTrack == '1' || nav.globalPrivacyControl));
+    // The dashboard's heat-map overlay: the page was opened from the dashboard with
+    // ?logdig_overlay=<signed>. The collector's overlay.js draws it (loaded at the end).
+    var overlay = /logdig_overlay=/.test(loc);
+
+    // The one place for opt-outs: no token, the overlay open (the owner's own visit does
+    // not count), or Do Not Track / Global Privacy Control when the site asks to respect
+    // them with data-respect-dnt.
+    var off = overlay || !token || (opt('respectDnt') != null && (navigator.doNotTrack == '1' || navigator.globalPrivacyControl));
 
     // localStorage when it works, else memory (private mode, blocked or full storage).
     // Opted out: memory only, so nothing is written, and emit() sends nothing.
-    var memory = {};
-    var store = !off && safe(() => localStorage)();
-    var get = (k) => (store || memory)[k];
+    var store = (!off && safe(() => localStorage)()) || {};
+    var get = (k) => store[k];
     var set = (k, v) => {
-      memory[k] = v;
       try {
-        store && (store[k] = v);
+        store[k] = v;
       } catch (e) {
-        // Full: memory from now on.
-        store = 0;
+        // Full: a copy in memory from now on.
+        (store = {...store})[k] = v;
       }
     };
-    var count = (k, n) => (set(k, (n += +get(k) || 0)), n);
+    // Adds n to a stored counter; adding 0 writes nothing.
+    var count = (k, n) => (n && set(k, (n += +get(k) || 0)), n);
 
-    // 20 characters of [A-Za-z0-9] from crypto.getRandomValues: base64 of 30 random
-    // bytes (40 uniform characters) without '+' and '/'.
-    var random = () =>
-      btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(30))))
-        .replace(/[+/]/g, '')
-        .slice(0, 20);
+    // 20 characters of [0-9a-v] (so [A-Za-z0-9]) from crypto.getRandomValues: each
+    // random byte mod 32 in base 32, uniform, 100 bits in all.
+    var random = () => crypto.getRandomValues(new Uint8Array(20)).reduce((s, b) => s + (b % 32).toString(32), '');
     var userKey = get('logdig_uk') || random();
 
-    // The outbox: a JSON array of events, oldest first.
-    var load = () => safe(() => J.parse(get(OUTBOX)))() || [];
-    var save = (q) => set(OUTBOX, J.stringify(q));
+    // The outbox: a JSON array of events in storage, oldest first, shared by the tabs.
+    // New events first wait in pending, in memory, so that a click costs no storage work.
+    // persist() moves them into the stored outbox at every send attempt and on hide,
+    // giving each its event_id. It drops an event too large for any request (huge props),
+    // the oldest events beyond the cap, and the ids in done (answered by the collector);
+    // the dropped events are counted. Returns the outbox.
+    var pending = [];
+    var persist = (done = [], dropped = 0) => {
+      var q = (safe(() => JSON.parse(get('logdig_q')))() || []).filter((e) => !done.includes(e.event_id));
+      q.push(...pending.splice(0).filter((e) => ((e.event_id = random()), JSON.stringify(e).length < 6e4) || !++dropped));
+      count('logdig_drop', q.splice(0, q.length - maxOutbox).length + dropped);
+      set('logdig_q', JSON.stringify(q));
+      return q;
+    };
     // Oldest first, under 60 kB: keepalive and beacon bodies are limited to 64 KiB.
-    var batch = (q, size) => q.filter((e) => (size += J.stringify(e).length) < 6e4, (size = 0));
-    var ids = (b) => b.map((e) => e.event_id);
+    var batch = (q, size) => q.filter((e) => (size += JSON.stringify(e).length) < 6e4, (size = 0));
 
-    // timer: a pending send, or 1 while a request is in flight (one at a time).
-    var timer = 0;
+    // timer: a pending send (or retry), or 1 while a request is in flight (one at a time).
+    var timer;
     var fails = 0;
-    var schedule = (ms) =>
-      timer ||
-      (timer = setTimeout(
-        safe(() => {
-          timer = 0;
-          send();
-        }),
-        ms
-      ));
+    var schedule = (ms) => timer || (timer = setTimeout(() => send((timer = 0)), ms));
     // One batch by fetch(keepalive) as text/plain (no CORS preflight). Events leave the
     // outbox only on an answer: 2xx (its "rejected" would never succeed: dropped and
     // counted) or another 4xx (all dropped and counted). A network error, 429 or 5xx
     // keeps them and retries with jittered exponential backoff. Only the ids sent here
     // are removed, so events that other tabs added meanwhile stay.
-    var send = () => {
-      var b = batch(load());
-      var sent = ids(b);
-      var status = 0;
+    var send = safe(() => {
+      var b = batch(persist());
+      var sent = b.map((e) => e.event_id);
+      var status, answered;
       b[0] &&
         ((timer = 1),
-        fetch(endpoint, {method: 'POST', body: J.stringify(b), keepalive: true})
+        fetch(endpoint, {method: 'POST', body: JSON.stringify(b), keepalive: true})
           .then((r) => ((status = r.status), r.json()))
-          .catch((e) => e)
+          // The answer, or the error (network, or a body that is not JSON).
           .then(
-            safe((answer) => {
+            (answered = safe((answer) => {
               timer = 0;
-              // status 0: the network failed.
-              if (status && status < 500 && status != 429) {
-                save(load().filter((e) => !sent.includes(e.event_id)));
-                count(DROPPED, status > 299 ? sent.length : ~~answer.rejected?.length);
+              // 2xx, or 4xx but 429 (status is undefined when the network failed).
+              if ((status < 500) ^ (status == 429)) {
+                persist(sent, status > 299 ? sent.length : ~~answer.rejected?.length);
                 fails = 0;
                 schedule(0);
-              } else schedule(M.min(6e4, 1e3 * 2 ** fails++) * (0.5 + M.random()));
-            })
+              } else schedule(Math.min(6e4, 1e3 * 2 ** fails++) * (0.5 + Math.random()));
+            })),
+            answered
           ));
-    };
+    });
 
-    // Adds an event to the outbox; beyond the cap the oldest are dropped and counted.
-    var pageUrl = loc.href;
+    var pageUrl;
     var start = 0;
     var loads = 0;
+    // Rounded, and never below 0.
+    var whole = (v) => Math.max(0, Math.round(v));
     var emit = (type, fields) => {
-      var q = load();
       var e = {
         timestamp: new Date().toISOString(),
         token: token,
@@ -131,35 +125,31 @@
         link: null,
         x: null,
         y: null,
-        spent_milli_sec: round(perf.now() - start),
-        user_agent: nav.userAgent,
+        spent_milli_sec: whole(performance.now() - start),
+        user_agent: navigator.userAgent,
         load_count: loads,
-        event_id: random(),
         type: type,
         viewport_w: w.innerWidth,
         viewport_h: w.innerHeight,
-        page_h: de.scrollHeight,
+        page_h: d.documentElement.scrollHeight,
         ...fields
       };
-      // An event too large for any request (huge props) is dropped at once.
-      off ||
-        (J.stringify(e).length < 6e4 ? q.push(e) : count(DROPPED, 1),
-        count(DROPPED, q.splice(0, q.length - maxOutbox).length),
-        save(q),
-        schedule(300));
+      // Into pending, and a send 300 ms later (unless a send, request or retry is already
+      // waiting).
+      off || (pending.push(e), schedule(300));
     };
 
     // Page views on load and on single-page navigation, with a page leave for the one
     // before; max scroll depth in percent of the page height.
-    var depth = 0;
-    var left = 0;
-    var seen = {};
+    var depth;
+    var left;
+    var seen;
     var measure = () =>
-      (depth = M.max(depth, M.min(100, round(((w.scrollY + w.innerHeight) / de.scrollHeight) * 100)) | 0));
+      (depth = Math.max(depth, Math.min(100, whole(((w.scrollY + w.innerHeight) / d.documentElement.scrollHeight) * 100)) | 0));
     var leave = () => left || (measure(), emit('pageleave', {scroll_depth: depth}), (left = 1));
-    var pageview = (referrer) => {
+    var pageview = (referrer = d.referrer) => {
       pageUrl = loc.href;
-      start = loads && perf.now();
+      start = loads && performance.now();
       loads = count('logdig_lc', 1);
       depth = left = 0;
       seen = {};
@@ -168,30 +158,18 @@
     var route = safe(() => loc.href != pageUrl && (leave(), pageview(pageUrl)));
     // pushState/replaceState keep their own behaviour and errors; then a pageview if the
     // URL changed.
-    var wrap = (k, original = hist[k]) =>
-      (hist[k] = (...a) => {
-        var r = original.apply(hist, a);
-        route();
-        return r;
-      });
-
-    // A short CSS selector that names one element: up to the nearest id (or body), each
-    // step with its :nth-child(i).
-    var selector = (el) => {
-      for (var s = '', p; !el.id && el != d.body && (p = el.parentElement); el = p)
-        s = '>' + el.localName + ':nth-child(' + ([...p.children].indexOf(el) + 1) + ')' + s;
-      return (el.id ? '#' + CSS.escape(el.id) : el.localName) + s;
-    };
+    var wrap = (k, original = history[k]) =>
+      (history[k] = (...a) => ((a = original.apply(history, a)), route(), a));
 
     // Clicks: one capturing listener on document, so elements added later count too.
     var recent = [];
-    var inside = (v) => M.max(0, round(v));
+    // Resolves a relative href against the page (one element, made once).
+    var a = d.createElement('a');
     var click = (e) => {
       var el = e.target;
-      var t = perf.now();
-      var x = round(e.pageX);
-      var y = round(e.pageY);
-      var a = d.createElement('a');
+      var t = performance.now();
+      var x = whole(e.pageX);
+      var y = whole(e.pageY);
       if (el.closest('[data-logdig-ignore],.logdig-ignore')) return;
       // Rage: 3 or more clicks, each within 1 s and 30 px of this one.
       (recent = recent.filter((c) => t - c[0] < 1e3 && (c[1] - x) ** 2 + (c[2] - y) ** 2 < 901)).push([t, x, y]);
@@ -199,6 +177,10 @@
         var tag = el.localName;
         var href = el.getAttribute('href');
         var box = el.getBoundingClientRect();
+        // A short CSS selector that names the element: up to the nearest id (or body),
+        // each step with its :nth-child(i).
+        for (var s = '', p, n = el; !n.id && n != d.body && (p = n.parentElement); n = p)
+          s = '>' + n.localName + ':nth-child(' + ([...p.children].indexOf(n) + 1) + ')' + s;
         emit('click', {
           link:
             href != null
@@ -207,9 +189,9 @@
                 [tag, el.getAttribute('class'), el.id, el.name, el.dataset.reactid].join(';'),
           x: x,
           y: y,
-          selector: selector(el),
-          offset_x: inside(e.clientX - box.left),
-          offset_y: inside(e.clientY - box.top),
+          selector: (n.id ? '#' + CSS.escape(n.id) : n.localName) + s,
+          offset_x: whole(e.clientX - box.left),
+          offset_y: whole(e.clientY - box.top),
           tag: tag,
           rage: !!recent[2],
           // Never an input's value (undefined is left out of the JSON).
@@ -218,15 +200,16 @@
       }
     };
 
-    // On hide: the page leave, then one beacon with what no beacon of this page carried
+    // On hide: the page leave, everything pending into the stored outbox (so nothing is
+    // lost when the page goes), then one beacon with what no beacon of this page carried
     // yet (visibilitychange and pagehide both come on leaving). A beacon has no answer,
     // so its events stay in the outbox, marked in beaconed, and are sent again by fetch
     // (later, or from the next page); the collector drops the repeats by event_id.
     var beaconed = [];
     var hide = () => {
       leave();
-      var b = batch(load().filter((e) => !beaconed.includes(e.event_id)));
-      b[0] && nav.sendBeacon(endpoint, J.stringify(b)) && beaconed.push(...ids(b));
+      var b = batch(persist().filter((e) => !beaconed.includes(e.event_id)));
+      b[0] && navigator.sendBeacon(endpoint, JSON.stringify(b)) && beaconed.push(...b.map((e) => e.event_id));
     };
 
     // The API, replacing the queue array (window.logdig = window.logdig || []).
@@ -238,13 +221,13 @@
       // per page view.
       experiment: safe((name, variants, cb) => {
         var h = 0;
-        for (var c of userKey + name) h = M.imul(h ^ c.charCodeAt(), 2654435761);
-        var v = variants[(M.imul(h ^ (h >>> 15), 2654435761) >>> 0) % variants.length];
+        for (var c of userKey + name) h = Math.imul(h ^ c.charCodeAt(), 2654435761);
+        var v = variants[(Math.imul(h ^ (h >>> 15), 2654435761) >>> 0) % variants.length];
         seen[name] || ((seen[name] = 1), emit('exposure', {name: name + '', variant: v + ''}));
         cb?.(v);
         return v;
       }),
-      push: safe((call) => api[call[0]](...call.slice(1)))
+      push: safe(([method, ...args]) => api[method](...args))
     };
     var queued = w.logdig;
     w.logdig = api;
@@ -255,12 +238,14 @@
     on(w, 'popstate', route);
     on(w, 'hashchange', route);
     // Back to a page kept in the back/forward cache: a new page view.
-    on(w, 'pageshow', (e) => e.persisted && pageview(d.referrer));
+    on(w, 'pageshow', (e) => e.persisted && pageview());
     on(w, 'scroll', measure);
     on(d, 'click', click, true);
     on(w, 'pagehide', hide);
     on(d, 'visibilitychange', () => (d.hidden ? hide() : (left = 0)));
-    pageview(d.referrer);
+    pageview();
     queued?.map?.(api.push);
+    // The overlay script, from the collector (next to the endpoint).
+    overlay && (d.head.appendChild(d.createElement('script')).src = new URL('overlay.js', endpoint));
   } catch (e) {}
 })(window, document);

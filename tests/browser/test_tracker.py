@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -219,7 +220,10 @@ def test_collector_down_events_survive_reload_and_arrive_exactly_once(tab: Tab, 
         page.reload()  # the outbox is in localStorage; the reload also beacons (in vain)
         page.wait_for_function("!!(window.logdig && window.logdig.track)")
         page.click("#tile")
-        page.wait_for_timeout(500)
+        # The click reaches the stored outbox at the next attempt to send (a retry now).
+        page.wait_for_function(
+            "JSON.parse(localStorage.getItem('logdig_q')).filter(e => e.type === 'click').length === 3", timeout=10000
+        )
         waiting = page.evaluate("JSON.parse(localStorage.getItem('logdig_q')).map(e => e.type)")
         assert Counter(waiting)["click"] == 3 and "custom" in waiting
     finally:
@@ -247,6 +251,8 @@ def test_outbox_cap_holds_and_drops_the_oldest(tab: Tab, pipeline: Pipeline) -> 
     user_key = tab.user_key(page)
     for n in range(12):
         page.evaluate("n => logdig.track('step', {n})", n)
+    # New events reach the stored outbox at the next send attempt (or on hide).
+    page.wait_for_function("+localStorage.getItem('logdig_drop') === 8", timeout=10000)
     outbox = page.evaluate("JSON.parse(localStorage.getItem('logdig_q'))")
     assert len(outbox) == 5
     assert [e["props"]["n"] for e in outbox] == [7, 8, 9, 10, 11]
@@ -272,6 +278,11 @@ def test_answers_decide_what_leaves_the_outbox(tab: Tab, pipeline: Pipeline) -> 
     answers.extend([503, 429, 500])
     page = tab.open(f"{pipeline.site.url}/demo/products.html")
     # Three retryable failures in a row keep the page view (backoff 0.5-1.5 s, 1-3 s, 2-6 s).
+    page.wait_for_function("JSON.parse(localStorage.getItem('logdig_q') || '[]').length > 0")
+    deadline = time.monotonic() + 20
+    while answers and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert not answers, "the tracker did not retry three times"
     page.wait_for_function("JSON.parse(localStorage.getItem('logdig_q') || '[]').length === 0", timeout=20000)
     assert page.evaluate("+localStorage.getItem('logdig_drop')") == 0
     answers.append(400)  # a client error is never retried: dropped and counted
@@ -404,6 +415,28 @@ def test_do_not_track_is_honoured_only_when_asked(tab: Tab, pipeline: Pipeline) 
     page.wait_for_function("!!(window.logdig && window.logdig.track)")
     user_key = tab.user_key(page)
     pipeline.wait_for(user_key, lambda ev: of_type(ev, "pageview"))
+
+
+def test_overlay_link_loads_the_overlay_and_records_nothing(tab: Tab, pipeline: Pipeline) -> None:
+    requests = []
+    tab.context.route(
+        f"{pipeline.url}/overlay.js", lambda route: route.fulfill(body="", content_type="text/javascript")
+    )
+    page = tab.new_page()
+    page.on("request", lambda r: requests.append((r.method, r.url)))
+    page.goto(f"{pipeline.site.url}/demo/?logdig_overlay=signed-value")
+    page.wait_for_function("!!(window.logdig && window.logdig.track)")
+    page.wait_for_function("!!document.querySelector('script[src$=\"/overlay.js\"]')")
+    assert page.evaluate("document.querySelector('script[src$=\"/overlay.js\"]').src") == f"{pipeline.url}/overlay.js"
+    page.click("#buy")
+    page.evaluate("logdig.track('owner_visit')")
+    page.wait_for_timeout(800)
+    page.goto(f"{pipeline.site.url}/demo/products.html?logdig_overlay=signed-value")  # pagehide: no beacon either
+    page.wait_for_timeout(500)
+    assert ("GET", f"{pipeline.url}/overlay.js") in requests
+    assert not [url for method, url in requests if method == "POST"], "the owner's visit was recorded"
+    assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('logdig'))") == []
+    assert page.evaluate("logdig.experiment('hero', ['control', 'bold'])") in ("control", "bold")
 
 
 def test_collector_serves_the_tracker_and_the_demo_site(tab: Tab, pipeline: Pipeline) -> None:
