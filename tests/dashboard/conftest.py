@@ -42,15 +42,6 @@ EXTERNAL_REFERRER = "https://search.example/?q=shop"
 XSS_LINK = "<script>window.__xss=1</script>"
 XSS_TEXT = '"><img src=x onerror="window.__xss=1">'
 
-# The tracker hook the overlay needs (proposed for clicktracker/src/clicktracker.js, just
-# before the first pageview). Until the built tracker has it, the test site serves the
-# tracker's source with this line added, so the rest of the tracker is the real one.
-HOOK = (
-    "/logdig_overlay=/.test(loc) && "
-    "(d.head.appendChild(d.createElement('script')).src = new URL('overlay.js', endpoint));\n"
-)
-
-
 def tracker_source() -> bytes:
     """The real built tracker, unchanged: it loads the overlay itself on ?logdig_overlay=."""
     built = TRACKER_FILE.read_bytes()
@@ -153,8 +144,11 @@ class Tab:
 
 
 def wait_sent(page, timeout: float = 15) -> None:
-    """Until the tracker's outbox is empty: everything reached the collector."""
+    """Until the tracker's outbox is empty: everything reached the collector. The tracker
+    keeps new events in memory for up to 300 ms before its stored outbox shows them, so
+    wait past that first."""
     page.wait_for_function("() => window.logdig && window.logdig.track", timeout=timeout * 1000)
+    page.wait_for_timeout(400)
     page.wait_for_function(
         "() => JSON.parse(localStorage.getItem('logdig_q') || '[]').length === 0", timeout=timeout * 1000
     )
