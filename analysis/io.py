@@ -33,6 +33,22 @@ def day_objects(store: Any, day: str) -> list[str]:
     return sorted(k for k in store.list(f"{day}/") if DAY_KEY.match(k))
 
 
+def objects_bytes(store: Any, day: str, keys: list[str]) -> int:
+    """Total size in bytes of ``keys``, objects of ``day``: sizes from one listing on S3, file
+    sizes locally (neither reads the objects), ``stat`` per object for any other store."""
+    wanted = set(keys)
+    client, bucket = getattr(store, "client", None), getattr(store, "bucket", None)
+    if bucket is not None and hasattr(client, "list_objects"):  # logdig.storage.S3Store
+        listed = client.list_objects(bucket, prefix=f"{day}/", recursive=True)
+        return sum(o.size for o in listed if o.object_name in wanted)
+    root = getattr(store, "root", None)
+    if root is not None:  # logdig.storage.LocalStore
+        from pathlib import Path
+
+        return sum(Path(root, k).stat().st_size for k in keys)
+    return sum(store.stat(k)[0] for k in keys)
+
+
 # ---------------------------------------------------------------- DuckDB
 def _duck_field(v: str, jt: str, kind: str) -> tuple[str, str]:
     """(typed value, is-wrong-type) SQL for a JSON value ``v`` whose json_type is ``jt``."""

@@ -6,8 +6,8 @@ Each document holds ``job``, ``token``, ``day``, ``engine``, ``generated_at``,
 ``quality`` (that token's valid events, repeats removed, bot events left out) and
 ``data`` (the job's output; see analysis/README.md). A full run (all jobs, all tokens)
 also writes the day's report, ``results/_days/all/<day>.json``: the raw object keys it
-read (content-addressed, so the list changes exactly when the data does) and the bad
-rows by reason. The scheduler compares that list to decide what to recompute.
+read (content-addressed, so the list changes exactly when the data does), their total
+``bytes``, and the bad rows by reason. The scheduler compares that list to decide what to recompute.
 """
 
 from __future__ import annotations
@@ -146,7 +146,11 @@ def heatmap_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
 
 
 def pages_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
-    return _tables(pages.run(events))
+    docs = _tables(pages.run(events))
+    for doc in docs.values():  # one row per token and day: an object, not a list
+        found = doc["totals"]
+        doc["totals"] = found[0] if found else {"events": 0, "pageviews": 0, "users": 0}
+    return docs
 
 
 def funnel_docs(events: Any, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any) -> dict:
@@ -233,6 +237,12 @@ def analyze(
         written.append(key)
     if token is None and set(jobs) == set(JOBS):
         for day in days:
-            report = {"day": day, "objects": objects[day], "quality": loaded.quality.get(day), "generated_at": now}
+            report = {
+                "day": day,
+                "objects": objects[day],
+                "bytes": io.objects_bytes(store, day, objects[day]),
+                "quality": loaded.quality.get(day),
+                "generated_at": now,
+            }
             io.write_json(store, results_key(DAY_REPORT, "all", day), report)
     return Summary(engine.name, list(days), written, loaded.quality, time.perf_counter() - started)

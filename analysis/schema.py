@@ -53,6 +53,8 @@ FIELDS: dict[str, str] = {
     "scroll_depth": "double",
     "name": "string",
     "variant": "string",
+    "browser": "string",
+    "os": "string",
     "device": "string",
     "bot": "bool",
 }

@@ -26,6 +26,13 @@ REFERRERS = [None, None, "https://www.google.com/search?q=shop", "https://news.e
 ZONES = [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3, minutes=-30))]
 EXPERIMENT = "new_button"
 VARIANTS = ("control", "green")
+# (browser, os, device) as the collector's user-agent parser names them, per viewport kind
+AGENTS = {
+    "mobile": [("Mobile Safari", "iOS", "iPhone"), ("Chrome Mobile", "Android", "Samsung SM-S911B")],
+    "tablet": [("Mobile Safari", "iOS", "iPad"), ("Chrome", "Android", "Generic Tablet")],
+    "desktop": [("Chrome", "Windows", "Other"), ("Firefox", "Linux", "Other"), ("Safari", "Mac OS X", "Mac")],
+}
+BOT_AGENT = ("Googlebot", "Other", "Spider")
 
 # Lines a broken client or a hand-edited file might leave; each must be skipped.
 BAD_LINES = [
@@ -94,15 +101,22 @@ def generate_events(
                 user = f"{token[:3]}{day.replace('-', '')}u{u:05d}"
                 vw, vh = rnd.choice(VIEWPORTS)
                 bot = rnd.random() < 0.03
+                kind = "mobile" if vw < 768 else "tablet" if vw < 1024 else "desktop"
+                browser, os_, device = BOT_AGENT if bot else rnd.choice(AGENTS[kind])
                 base = {
                     "token": token,
                     "user_key": user,
                     "user_agent": "Mozilla/5.0 (bot)" if bot else "Mozilla/5.0",
                     "viewport_w": vw,
                     "viewport_h": vh,
-                    "device": "mobile" if vw < 768 else "tablet" if vw < 1024 else "desktop",
+                    "browser": browser,
+                    "os": os_,
+                    "device": device,
                     "bot": bot,
                 }
+                if rnd.random() < 0.02:  # stored before the collector parsed user agents
+                    for name in ("browser", "os", "device"):
+                        del base[name]
                 t = start + timedelta(seconds=rnd.randrange(0, 86_000))
                 variant = VARIANTS[rnd.randrange(2)]
                 exposed = False

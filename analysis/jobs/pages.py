@@ -9,6 +9,10 @@
 * Top links: the ``TOP_N`` links clicked most on the page (ties by link).
 * Top referrers: the ``TOP_N`` most frequent normalised referrers of page views that
   came from another host (internal navigation is not a referrer).
+* Totals per site and day: events, page views and unique users (``user_key``, any event
+  type). Unique users do not add up from the per-page counts, so they are computed here.
+* Agents: events and unique users per ``browser``, ``os`` and ``device`` (the collector's
+  parse of the user agent); events without the field count as ``unknown``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ VISIT_GAP_MS = 30 * 60 * 1000
 TOP_N = 10
 KEY = ("token", "day", "page")
 HOST_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
+AGENT_KINDS = ("browser", "os", "device")
+UNKNOWN_AGENT = "unknown"
 
 
 def views(events: Any) -> Any:
@@ -79,8 +85,36 @@ def top_referrers(events: Any) -> Any:
     return _top(external, "referrer")
 
 
+def totals(events: Any) -> Any:
+    """token, day, events, pageviews, users (distinct ``user_key`` over every event type)."""
+    F = api(events).F
+    pageview = F.when(F.col("type") == "pageview", F.lit(1)).otherwise(F.lit(0))
+    return events.groupBy("token", "day").agg(
+        F.count(F.lit(1)).alias("events"),
+        F.sum(pageview).cast("long").alias("pageviews"),
+        F.countDistinct("user_key").alias("users"),
+    )
+
+
+def agents(events: Any) -> Any:
+    """token, day, kind (browser, os, device), name, events, users."""
+    F = api(events).F
+    out = None
+    for kind in AGENT_KINDS:
+        name = F.when(F.col(kind).isNull() | (F.col(kind) == ""), F.lit(UNKNOWN_AGENT)).otherwise(F.col(kind))
+        counted = (
+            events.select("token", "day", "user_key", F.lit(kind).alias("kind"), name.alias("name"))
+            .groupBy("token", "day", "kind", "name")
+            .agg(F.count(F.lit(1)).alias("events"), F.countDistinct("user_key").alias("users"))
+        )
+        out = counted if out is None else out.unionByName(counted)
+    return out
+
+
 def run(events: Any) -> dict[str, Any]:
     return {
+        "totals": totals(events),
+        "agents": agents(events),
         "views": views(events),
         "time_on_page": time_on_page(events),
         "top_links": top_links(events),

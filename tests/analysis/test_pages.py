@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis import run
+from analysis import io, run
 from analysis.jobs import pages
 
 from .conftest import event, load_events, ms_after
@@ -59,3 +59,66 @@ def test_views_entries_exits_and_time_on_page(engine, tmp_path):
         (SITE + "/home", "https://www.google.com/search"): 1,
         (SITE + "/pricing", "https://news.example/item"): 1,
     }
+
+
+def test_totals_and_agents_per_day(engine, tmp_path):
+    chrome = {"browser": "Chrome", "os": "Windows", "device": "Other"}
+    safari = {"browser": "Mobile Safari", "os": "iOS", "device": "iPhone"}
+    events = [
+        # user a: Chrome, 2 page views and a click
+        pv("a1", "a", 0, "/", **chrome),
+        pv("a2", "a", 1, "/pricing", **chrome),
+        event(event_id="a3", user_key="a", **chrome),
+        # user b: Safari on an iPhone, 1 page view; later the same user on Chrome (another device)
+        pv("b1", "b", 2, "/", **safari),
+        event(event_id="b2", user_key="b", type="pageleave", **chrome),
+        # user c: no parsed user agent (stored before the collector parsed it), one custom event
+        event(event_id="c1", user_key="c", type="custom", name="signup"),
+        # user d: parsed fields empty
+        event(event_id="d1", user_key="d", browser="", os="", device=""),
+        # a bot: kept out of totals and agents, counted in quality
+        pv("z1", "z", 3, "/", browser="Googlebot", os="Other", device="Spider", bot=True),
+        # a repeat of a1: counted once
+        pv("a1", "a", 0, "/", **chrome),
+    ]
+    loaded = load_events(engine, tmp_path, events)
+    assert loaded.token_quality[("tok", "2026-11-25")] == {"events": 7, "duplicates": 1, "bot_events": 1}
+    out = pages.run(loaded.events)
+
+    (totals,) = run.rows(out["totals"])
+    assert totals == {"token": "tok", "day": "2026-11-25", "events": 7, "pageviews": 3, "users": 4}
+
+    agents = {(r["kind"], r["name"]): (r["events"], r["users"]) for r in run.rows(out["agents"])}
+    assert agents == {
+        ("browser", "Chrome"): (4, 2),
+        ("browser", "Mobile Safari"): (1, 1),
+        ("browser", "unknown"): (2, 2),
+        ("os", "Windows"): (4, 2),
+        ("os", "iOS"): (1, 1),
+        ("os", "unknown"): (2, 2),
+        ("device", "Other"): (4, 2),
+        ("device", "iPhone"): (1, 1),
+        ("device", "unknown"): (2, 2),
+    }
+
+    # the result document: totals as one object, agents as rows, both per token and day
+    (data,) = [d for (job, _, _), d in run.compute(loaded, jobs=["pages"]).items() if job == "pages"]
+    assert data["totals"] == {"events": 7, "pageviews": 3, "users": 4}
+    assert {"kind": "browser", "name": "Chrome", "events": 4, "users": 2} in data["agents"]
+    assert len(data["agents"]) == 9
+
+
+def test_day_report_holds_the_bytes_read(duck, tmp_path):
+    from logdig.config import Settings
+
+    from .conftest import store_lines
+
+    store = store_lines(tmp_path, "2026-11-25", [event(event_id="a"), "not json"])
+    store_lines(tmp_path, "2026-11-25", [event(event_id="b")])
+    store_lines(tmp_path, "2026-11-26", [event(event_id="c", received_at="2026-11-26T00:00:01Z")])
+    run.analyze(duck, Settings(data_dir=str(tmp_path)), store, ["2026-11-25"])
+    report = io.read_json(store, "results/_days/all/2026-11-25.json")
+    keys = report["objects"]
+    assert len(keys) == 2
+    assert report["bytes"] == sum(len(store.get(k)) for k in keys)
+    assert report["quality"]["lines"] == 3

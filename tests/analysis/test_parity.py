@@ -1,7 +1,8 @@
 """Parity: every job on sqlframe-DuckDB and on PySpark gives the same results.
 
-The generated data set has three days, three sites, all viewport classes, 5% repeats
-and bad lines of every kind in every object. Floats must agree within 1e-9; everything
+The generated data set has three days, three sites, all viewport classes, parsed user
+agents (and a few events without them), 5% repeats and bad lines of every kind in every
+object. Floats must agree within 1e-9; everything
 else exactly, including types (an int must not come back as a float).
 """
 
@@ -55,6 +56,14 @@ def test_duckdb_and_spark_agree(duck, spark, generated):
     classes = {c["viewport_class"] for k, v in results.items() if k.startswith("heatmap/") for c in v["grid"]}
     assert classes == {"mobile", "tablet", "desktop"}
     assert any(f["steps"][-1]["users"] for v in results.values() for f in v.get("funnels", []))
+    agents = {(a["kind"], a["name"]) for k, v in results.items() if k.startswith("pages/") for a in v["agents"]}
+    assert {kind for kind, _ in agents} == {"browser", "os", "device"}
+    assert ("browser", "unknown") in agents and ("browser", "Googlebot") not in agents  # bots left out
+    for key, v in results.items():
+        if key.startswith("pages/"):
+            _, token, day = key.split("/")
+            assert v["totals"]["events"] == token_quality[(token, day)]["events"]
+            assert 0 < v["totals"]["users"] <= v["totals"]["events"]
 
     assert differences(quality, s_quality) == []
     assert differences(token_quality, s_token_quality) == []

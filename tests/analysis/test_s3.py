@@ -42,3 +42,4 @@ def test_s3_and_local_agree(s3_server, generated, duck):
     assert differences(local, remote) == []
     report = io.read_json(s3, "results/_days/all/2026-11-25.json")
     assert report["objects"] == sorted(k for k in generated.dataset.keys if k.startswith("2026-11-25/"))
+    assert report["bytes"] == sum(len(generated.store.get(k)) for k in report["objects"]) > 0
