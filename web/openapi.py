@@ -51,7 +51,12 @@ def openapi() -> dict[str, Any]:
             "description": "Takes web activity events from clicktracker.js or any client.",
         },
         "paths": {
-            "/": {"get": {"summary": "Deployment check", "responses": {"200": {"description": "Success", "content": text}}}},
+            "/": {
+                "get": {
+                    "summary": "Deployment check",
+                    "responses": {"200": {"description": "Success", "content": text}},
+                }
+            },
             "/logs": {
                 "post": {
                     "summary": "Send one event or an array of events",

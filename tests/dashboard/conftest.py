@@ -42,6 +42,7 @@ EXTERNAL_REFERRER = "https://search.example/?q=shop"
 XSS_LINK = "<script>window.__xss=1</script>"
 XSS_TEXT = '"><img src=x onerror="window.__xss=1">'
 
+
 def tracker_source() -> bytes:
     """The real built tracker, unchanged: it loads the overlay itself on ?logdig_overlay=."""
     built = TRACKER_FILE.read_bytes()
