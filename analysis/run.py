@@ -85,6 +85,8 @@ def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str 
     """Clean events of ``days``: valid, repeats removed per token and day, bots left out."""
     raw = io.read_raw(engine, settings, store, days)
     checked = materialize(engine, schema.check(raw), "checked_events")
+    if engine.name == "duckdb":
+        io.duckdb_release(engine)
     cached = [checked]
     F = api(checked).F
     quality: dict[str, dict] = {d: {"lines": 0, "valid": 0, "bad": {}} for d in days}
@@ -114,8 +116,10 @@ def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str 
         }
     for q in quality.values():
         q["duplicates"] = sum(v["duplicates"] for (_, d), v in token_quality.items() if quality.get(d) is q)
-    events = materialize(engine, unique.filter(is_bot == 0), "events")
-    cached.append(events)
+    events = unique.filter(is_bot == 0)
+    if engine.name == "spark":  # DuckDB filters the stored unique events in passing; no copy
+        events = materialize(engine, events, "events")
+        cached.append(events)
     return Loaded(events, quality, token_quality, cached if engine.name == "spark" else [])
 
 

@@ -129,7 +129,7 @@ def main() -> None:
         elapsed, events = full_run(engine, settings, store)
         print(
             f"{name:8s}  all jobs on {events:,} clean events: {elapsed:6.2f}s   "
-            f"{events / elapsed:,.0f} events/s   {elapsed / base:5.1f}x baseline"
+            f"{events / elapsed:,.0f} events/s   {elapsed / base:5.1f}x baseline   (after it: {load_average()})"
         )
         if name == "duckdb":
             engine.close()

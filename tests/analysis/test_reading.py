@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
@@ -96,3 +97,79 @@ def test_only_requested_days_are_read(duck, tmp_path):
     store = store_lines(tmp_path, "2026-11-25", [event(event_id="new")])
     loaded = run.load(duck, None, store, ["2026-11-25"])
     assert [r["event_id"] for r in run.rows(loaded.events.select("event_id"))] == ["new"]
+
+
+# Lines where DuckDB's read_json and the line-by-line JSON functions could part ways.
+EDGE_LINES: list[bytes] = [
+    b"",
+    b"   ",
+    b"\t\r",
+    b"not json",
+    b"null",
+    b"5",
+    b'"a string"',
+    b"[1, 2]",
+    b'[{"event_id": "in an array"}]',
+    b"{}",
+    b'{"unknown": 1}',
+    b'{"event_id": "t"} trailing',
+    b'{"event_id": "cut',
+    b'  {"event_id": "spaces", "x": 1}  ',
+    b'{"event_id": "cr", "x": 2}\r',
+    b'{"event_id": "dup", "event_id": "dup2"}',
+    b'{"event_id": "nested", "link": {"a": [1, 2.50, "x"]}, "name": 12, "variant": true}',
+    b'{"event_id": "esc\\u00e9 \\ud83d\\ude00", "selector": "a\\"b\\\\c\\n"}',
+    b'{"event_id": "nan", "x": NaN, "y": Infinity, "page_w": -Infinity}',
+    b'{"event_id": "exp", "x": 1e2, "y": -1.5E-3, "page_h": 1e400, "viewport_w": -0.0}',
+    b'{"event_id": "ints", "load_count": 9223372036854775807, "x": 18446744073709551615}',
+    b'{"event_id": "big", "load_count": 9223372036854775808}',
+    b'{"event_id": "neg", "load_count": -9223372036854775809}',
+    b'{"event_id": "float int", "load_count": 3.0}',
+    b'{"event_id": "exp int", "load_count": 1e2}',
+    b'{"event_id": "str num", "x": "12"}',
+    b'{"event_id": "str bool", "bot": "true"}',
+    b'{"event_id": "num bool", "rage": 1}',
+    b'{"event_id": "bool num", "y": true}',
+    b'{"event_id": "obj num", "scroll_depth": {"v": 1}}',
+    b'{"event_id": "arr bool", "bot": [true]}',
+    b'{"event_id": "nulls", "x": null, "bot": null, "load_count": null, "token": null}',
+    b'{"event_id": "ok", "x": 1, "y": 2.5, "load_count": -3, "bot": false, "rage": true}',
+    b'{"event_id": "bad \xff utf8"}',
+]
+
+
+@pytest.mark.parametrize("broken_utf8", [False, True])
+def test_awkward_lines_are_typed_by_sparks_rules(duck, tmp_path, broken_utf8):
+    import hashlib
+
+    from analysis import io
+    from logdig.storage import LocalStore
+
+    store = LocalStore(tmp_path)
+    lines = [line for line in EDGE_LINES if broken_utf8 or b"\xff" not in line]
+    keys = []
+    for chunk in (lines[: len(lines) // 2], lines[len(lines) // 2 :]):
+        data = b"\n".join(chunk) + b"\n"
+        keys.append(f"2026-11-25/{hashlib.sha256(data).hexdigest()}.jsonl")
+        store.put(keys[-1], data)
+    typed = run.rows(io.duckdb_read(duck, store, ["2026-11-25"]))
+    assert len(typed) == len([x for x in lines if x.strip(b" \t\r")])  # blank lines are no rows
+    assert sum(r["_corrupt"] for r in typed) == 18  # 8 lines are no JSON object, 10 have a wrong type
+    rows = {r["event_id"]: r for r in typed}
+    bad = {k for k, r in rows.items() if r["_corrupt"]}
+    # wrong JSON types (the lines that are no JSON object have no event_id)
+    assert bad == {
+        None, "big", "neg", "float int", "exp int", "str num", "str bool", "num bool", "bool num", "obj num", "arr bool"
+    }  # fmt: skip
+    ok = rows["ok"]
+    assert (ok["x"], ok["y"], ok["load_count"], ok["bot"], ok["rage"]) == (1.0, 2.5, -3, False, True)
+    assert rows["ints"]["load_count"] == 2**63 - 1 and rows["ints"]["x"] == 2.0**64
+    assert rows["exp"]["x"] == 100.0 and rows["exp"]["page_h"] == float("inf")
+    assert rows["nested"]["name"] == "12" and rows["nested"]["variant"] == "true"
+    assert rows["esc\u00e9 \U0001f600"]["selector"] == 'a"b\\c\n'
+    assert rows["cr"]["x"] == 2.0 and rows["spaces"]["x"] == 1.0
+    assert (rows["nulls"]["x"], rows["nulls"]["token"]) == (None, None)
+    nan = rows["nan"]
+    assert math.isnan(nan["x"]) and nan["y"] == float("inf") and nan["page_w"] == float("-inf")
+    if broken_utf8:  # read with the bad bytes replaced, as Spark does
+        assert "bad \ufffd utf8" in rows
