@@ -35,19 +35,10 @@ def day_objects(store: Any, day: str) -> list[str]:
 
 
 def objects_bytes(store: Any, day: str, keys: list[str]) -> int:
-    """Total size in bytes of ``keys``, objects of ``day``: sizes from one listing on S3, file
-    sizes locally (neither reads the objects), ``stat`` per object for any other store."""
-    wanted = set(keys)
-    client, bucket = getattr(store, "client", None), getattr(store, "bucket", None)
-    if bucket is not None and hasattr(client, "list_objects"):  # logdig.storage.S3Store
-        listed = client.list_objects(bucket, prefix=f"{day}/", recursive=True)
-        return sum(o.size for o in listed if o.object_name in wanted)
-    root = getattr(store, "root", None)
-    if root is not None:  # logdig.storage.LocalStore
-        from pathlib import Path
-
-        return sum(Path(root, k).stat().st_size for k in keys)
-    return sum(store.stat(k)[0] for k in keys)
+    """Total size in bytes of ``keys``, objects of ``day``, from the store's listing (no
+    object is read)."""
+    sizes = store.sizes(f"{day}/")
+    return sum(sizes[k] for k in keys if k in sizes)
 
 
 # ---------------------------------------------------------------- DuckDB

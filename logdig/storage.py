@@ -56,6 +56,7 @@ class ObjectStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def list(self, prefix: str = "") -> Iterator[str]: ...
     def stat(self, key: str) -> tuple[int, str]: ...
+    def sizes(self, prefix: str = "") -> dict[str, int]: ...
     def delete(self, key: str) -> None: ...
     def ensure_bucket(self) -> None: ...
 
@@ -100,6 +101,10 @@ class LocalStore:
     def stat(self, key: str) -> tuple[int, str]:
         data = self.get(key)
         return len(data), hashlib.md5(data).hexdigest()
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every object's size under a prefix, without reading any."""
+        return {key: self._path(key).stat().st_size for key in self.list(prefix)}
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
@@ -179,6 +184,14 @@ class S3Store:
         try:
             for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
                 yield obj.object_name
+        except _transport_errors() as e:
+            raise StorageError(f"cannot list s3://{self.bucket}/{prefix}: {e}") from e
+
+    def sizes(self, prefix: str = "") -> dict[str, int]:
+        """Every object's size under a prefix, from one listing."""
+        try:
+            listed = self.client.list_objects(self.bucket, prefix=prefix, recursive=True)
+            return {obj.object_name: obj.size for obj in listed}
         except _transport_errors() as e:
             raise StorageError(f"cannot list s3://{self.bucket}/{prefix}: {e}") from e
 

@@ -17,6 +17,13 @@ from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
 
+# The user-agent breakdowns: (table title, column name).
+AGENT_TITLES = {
+    "browser": ("Browsers", "Browser"),
+    "os": ("Operating systems", "Operating system"),
+    "device": ("Devices", "Device"),
+}
+
 
 def ctx() -> dict:
     return current_app.extensions["logdig"]
@@ -140,8 +147,8 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
     for kind, rows in (ov.agents or {}).items():
         tables[f"agents_{kind}"] = Table(
             f"agents_{kind}",
-            kind.capitalize(),
-            [Column("name", kind.capitalize()), Column("users", "Users", "int")],
+            AGENT_TITLES.get(kind, (kind, kind))[0],
+            [Column("name", AGENT_TITLES.get(kind, (kind, kind))[1]), Column("users", "Users", "int")],
             rows,
         )
     series = [("events", "events"), ("pageviews", "page views")] + ([("users", "users")] if ov.has_users else [])
