@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from logdig.storage import RAW_KEY, ObjectStore
 
@@ -56,3 +59,37 @@ def raw_objects(store: ObjectStore) -> dict[str, bytes]:
 
 def stored_events(store: ObjectStore) -> list[dict[str, Any]]:
     return [json.loads(line) for body in raw_objects(store).values() for line in body.splitlines()]
+
+
+class StaticSite:
+    """A customer's site on its own origin, for the browser tests. Subclasses answer
+    `route(path)` with (body, content type), or None for a 404."""
+
+    def __init__(self) -> None:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                found = site.route(urlsplit(self.path).path)
+                body, content_type, status = (*found, 200) if found else (b"not found", "text/plain", 404)
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def route(self, path: str) -> tuple[bytes, str] | None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -21,13 +21,10 @@ import logging
 import secrets
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -35,6 +32,7 @@ from logdig.config import Settings
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import LocalStore
 from tests.conftest import LiveCollector, start_collector
+from tests.helpers import StaticSite
 from web.tracker import DEMO_DIR, TRACKER_FILE, install_tag, render_page
 from worker.flush import Flusher
 
@@ -44,43 +42,23 @@ EXTERNAL = "https://example.org/"
 # -- the site that installs the tracker ---------------------------------------------------
 
 
-class Site:
+class Site(StaticSite):
     """A customer's site on its own origin: the fixture pages plus a self-hosted tracker."""
 
     def __init__(self) -> None:
         self.token = ""
         self.endpoint = ""
         self.attrs: dict[str, str] = {}
-        site = self
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                path = urlsplit(self.path).path
-                if path == "/clicktracker.js":
-                    self._send(TRACKER_FILE.read_bytes(), "text/javascript")
-                    return
-                name = site.page_for(path)
-                if name is None:
-                    self._send(b"not found", "text/plain", 404)
-                    return
-                tag = install_tag(site.token, endpoint=site.endpoint, track=".tile", **site.attrs)
-                self._send(render_page(name, tag).encode(), "text/html")
-
-            def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def route(self, path: str) -> tuple[bytes, str] | None:
+        if path == "/clicktracker.js":
+            return TRACKER_FILE.read_bytes(), "text/javascript"
+        name = self.page_for(path)
+        if name is None:
+            return None
+        tag = install_tag(self.token, endpoint=self.endpoint, track=".tile", **self.attrs)
+        return render_page(name, tag).encode(), "text/html"
 
     @staticmethod
     def page_for(path: str) -> str | None:
@@ -93,10 +71,6 @@ class Site:
         if path.startswith("/demo/") and "/" not in name and (DEMO_DIR / name).is_file() and name.endswith(".html"):
             return name
         return None
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 # -- the collector, its queue and the objects ---------------------------------------------

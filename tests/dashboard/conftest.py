@@ -17,13 +17,10 @@ import json
 import logging
 import os
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -31,7 +28,7 @@ from logdig.config import Settings
 from logdig.queue import EventQueue, RateLimits, Sites, connect
 from logdig.storage import LocalStore
 from tests.conftest import LiveCollector, start_collector
-from tests.helpers import make_event, post
+from tests.helpers import StaticSite, make_event, post
 from web.tracker import CLICKTRACKER, TRACKER_FILE, install_tag
 
 PASSWORD = "correct horse battery staple"
@@ -57,42 +54,22 @@ def artifacts() -> Path:
     return path
 
 
-class SiteServer:
+class SiteServer(StaticSite):
     """The customer's site on its own origin: fixture pages with the tracker installed."""
 
     def __init__(self, token: str, collector: str):
-        tag = install_tag(token, src="/clicktracker.js", endpoint=f"{collector}/logs")
-        tracker = tracker_source()
+        self.tag = install_tag(token, src="/clicktracker.js", endpoint=f"{collector}/logs")
+        self.tracker = tracker_source()
+        super().__init__()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                name = urlsplit(self.path).path.lstrip("/")
-                if name == "clicktracker.js":
-                    return self._send(tracker, "text/javascript")
-                if "/" in name or not (FIXTURES / name).is_file():
-                    return self._send(b"not found", "text/plain", 404)
-                page = (FIXTURES / name).read_text(encoding="utf-8").replace("{{tracker}}", tag)
-                return self._send(page.encode(), "text/html; charset=utf-8")
-
-            def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def route(self, path: str) -> tuple[bytes, str] | None:
+        name = path.lstrip("/")
+        if name == "clicktracker.js":
+            return self.tracker, "text/javascript"
+        if "/" in name or not (FIXTURES / name).is_file():
+            return None
+        page = (FIXTURES / name).read_text(encoding="utf-8").replace("{{tracker}}", self.tag)
+        return page.encode(), "text/html; charset=utf-8"
 
 
 @dataclass
