@@ -15,7 +15,6 @@ import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -26,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from redis import Redis  # noqa: E402
+
+from tests.helpers import private_redis  # noqa: E402
 
 # The settings every load test runs with: no rate limits (one client IP sends
 # everything) and a queue cap the test never reaches.
@@ -99,44 +99,8 @@ def children(pid: int) -> list[int]:
 # -- redis-server -----------------------------------------------------------------------
 
 
-@dataclass
-class RedisServer:
-    proc: subprocess.Popen
-    url: str
-    sock: str
-    dir: str
-
-    def client(self) -> Redis:
-        return Redis.from_url(self.url)
-
-
-@contextlib.contextmanager
-def redis_server(maxmemory: str | None = None) -> Iterator[RedisServer]:
-    """A private redis-server on a unix socket (no persistence), as tests/conftest.py does."""
-    need("redis-server")
-    tmp = tempfile.mkdtemp(prefix="logdig-bench-redis-")
-    sock = os.path.join(tmp, "redis.sock")
-    cmd = ["redis-server", "--port", "0", "--unixsocket", sock, "--dir", tmp, "--save", "", "--appendonly", "no"]
-    if maxmemory:
-        cmd += ["--maxmemory", maxmemory]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-    url = f"unix://{sock}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            Redis.from_url(url).ping()
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("redis-server did not start") from None
-            time.sleep(0.02)
-    try:
-        yield RedisServer(proc, url, sock, tmp)
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(tmp, ignore_errors=True)
+# The same private redis-server the tests use.
+redis_server = private_redis
 
 
 # -- processes --------------------------------------------------------------------------

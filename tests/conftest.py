@@ -9,10 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import pytest
 from redis import Redis
 
 from logdig.config import Settings
+from tests.helpers import private_redis
 
 
 def _require(binary: str) -> str:
@@ -63,39 +62,9 @@ def chromium() -> Iterator[object]:
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[str]:
     """A private redis-server on a unix socket; yields its unix:// URL."""
-    tmp = tempfile.mkdtemp(prefix="logdig-redis-")
-    sock = os.path.join(tmp, "redis.sock")
-    proc = subprocess.Popen(
-        [
-            _require("redis-server"),
-            "--port",
-            "0",
-            "--unixsocket",
-            sock,
-            "--dir",
-            tmp,
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"unix://{sock}"
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            Redis.from_url(url).ping()
-            break
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("redis-server did not start")
-            time.sleep(0.02)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(tmp, ignore_errors=True)
+    _require("redis-server")
+    with private_redis() as server:
+        yield server.url
 
 
 @pytest.fixture
