@@ -93,14 +93,16 @@ class Flusher:
 
     def flush(self, force: bool = False) -> FlushReport:
         """Write batches while one is due. Raises StorageError when a write keeps failing."""
-        now = lambda: datetime.fromtimestamp(self.clock(), UTC)  # noqa: E731
         try:
             report = self._flush(force)
         except StorageError as e:
-            self.queue.record_flush(now(), f"failed: {e}", ok=False)
+            self.queue.record_flush(self._now(), f"failed: {e}", ok=False)
             raise
-        self.queue.record_flush(now(), report.summary(), ok=True)
+        self.queue.record_flush(self._now(), report.summary(), ok=True)
         return report
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
 
     def _flush(self, force: bool) -> FlushReport:
         report = FlushReport()
