@@ -85,8 +85,7 @@ class Flusher:
         if state.length >= self.settings.batch_min:
             return f"{state.length} events queued"
         if state.oldest_received_at is not None:
-            now = datetime.fromtimestamp(self.clock(), UTC)
-            age = (now - state.oldest_received_at).total_seconds()
+            age = (self._now() - state.oldest_received_at).total_seconds()
             if age >= self.settings.max_wait:
                 return f"oldest event waited {age:.0f} s"
         return None
