@@ -25,7 +25,11 @@ from analysis.schema import CORRUPT, FIELDS, struct_type
 
 DAY_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})/[0-9a-f]{64}\.jsonl$")
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_JSON_NUMBER = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+# json_transform writes a JSON value back as its canonical text, so its first character gives
+# its type: '"' a string, 't'/'f' a boolean, '[' an array, '{' an object, anything else a number
+# (digits, '-', NaN, Infinity); null comes out as SQL NULL. Integers have no '.', 'e' or 'E'.
+_NOT_NUMBER = "('\"', 't', 'f', '[', '{')"
+_WHITESPACE = "chr(32) || chr(9) || chr(13)"
 BATCH_LINES = 32_768
 
 
@@ -42,37 +46,48 @@ def objects_bytes(store: Any, day: str, keys: list[str]) -> int:
 
 
 # ---------------------------------------------------------------- DuckDB
-def _duck_field(v: str, jt: str, kind: str) -> tuple[str, str]:
-    """(typed value, is-wrong-type) SQL for a JSON value ``v`` whose json_type is ``jt``."""
+def _duck_field(v: str, kind: str) -> tuple[str, str]:
+    """(typed value, is-wrong-type) SQL for ``v``, a field's JSON text (NULL when absent or null).
+
+    Plain string tests on the text json_transform wrote, not json_type: that would parse
+    every value a second time (and a cast from JSON a third).
+    """
     if kind == "string":  # read as VARCHAR: any JSON value, non-strings as their JSON text
         return v, "false"
     if kind == "double":
         return (
-            f"CASE WHEN {jt} IN {_JSON_NUMBER} THEN TRY_CAST({v} AS DOUBLE) END",
-            f"coalesce({jt} NOT IN {_JSON_NUMBER}, false)",
+            f"CASE WHEN left({v}, 1) NOT IN {_NOT_NUMBER} THEN TRY_CAST({v} AS DOUBLE) END",
+            f"coalesce(left({v}, 1) IN {_NOT_NUMBER}, false)",
         )
     if kind == "long":
-        value = f"CASE WHEN {jt} IN ('BIGINT', 'UBIGINT') THEN TRY_CAST({v} AS BIGINT) END"
-        return value, f"({jt} IS NOT NULL AND ({value}) IS NULL)"
-    return f"CASE WHEN {jt} = 'BOOLEAN' THEN TRY_CAST({v} AS BOOLEAN) END", f"coalesce({jt} <> 'BOOLEAN', false)"
+        integer = f"left({v}, 1) NOT IN {_NOT_NUMBER} AND NOT (contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E'))"
+        value = f"CASE WHEN {integer} THEN TRY_CAST({v} AS BIGINT) END"
+        return value, f"({v} IS NOT NULL AND ({value}) IS NULL)"
+    return (
+        f"CASE {v} WHEN 'true' THEN true WHEN 'false' THEN false END",
+        f"coalesce({v} NOT IN ('true', 'false'), false)",
+    )
 
 
 def duckdb_parse_sql(source: str) -> str:
     """SQL typing the lines of ``source`` (a relation with ``line`` and ``day`` columns).
 
-    One ``json_transform`` a line: strings straight to VARCHAR, the rest as JSON to check
-    their type. Plain CTEs, not MATERIALIZED ones: DuckDB then streams each line through
-    every step instead of writing two intermediate tables (a tenth of the time).
+    One ``json_transform`` a line: strings straight to VARCHAR, the rest as JSON text whose
+    first character tells its type (:func:`_duck_field`). A valid JSON line is an object when
+    it starts with ``{`` (after blanks); blank lines are not rows, and only lines that do not
+    start with ``{`` are trimmed to find them. Plain CTEs, not MATERIALIZED ones: DuckDB then
+    streams each line through every step instead of writing intermediate tables.
     """
     structure = json.dumps({n: "VARCHAR" if k == "string" else "JSON" for n, k in FIELDS.items()})
-    values, wrong = zip(*(_duck_field(f's."{n}"', f'json_type(s."{n}")', k) for n, k in FIELDS.items()), strict=True)
+    values, wrong = zip(*(_duck_field(f's."{n}"::VARCHAR', k) for n, k in FIELDS.items()), strict=True)
     columns = ",\n  ".join(f'{v} AS "{n}"' for v, n in zip(values, FIELDS, strict=True))
     wrong_types = " OR ".join(w for w in wrong if w != "false")
+    is_object = f"(starts_with(line, '{{') OR starts_with(ltrim(line, {_WHITESPACE}), '{{'))"
     return f"""
 WITH objects AS (
-  SELECT CASE WHEN json_valid(line) AND json_type(line) = 'OBJECT' THEN json_transform(line, '{structure}') END AS s,
+  SELECT CASE WHEN {is_object} AND json_valid(line) THEN json_transform(line, '{structure}') END AS s,
          day
-  FROM {source} WHERE trim(line, chr(32) || chr(9) || chr(13)) <> ''
+  FROM {source} WHERE starts_with(line, '{{') OR trim(line, {_WHITESPACE}) <> ''
 )
 SELECT
   {columns},
