@@ -55,7 +55,7 @@ class Summary:
 def rows(df: Any) -> list[dict]:
     """Collect ``df`` as dicts. On DuckDB straight from the cursor: building sqlframe Rows
     costs several times the query for big results (a heat map grid has ~10^5 cells)."""
-    if type(df).__module__.startswith("sqlframe."):
+    if _is_duckdb(df):
         sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
         if len(sql) == 1:
             cursor = df.session._conn.execute(sql[0])
@@ -66,6 +66,36 @@ def rows(df: Any) -> list[dict]:
 
 def _sort_key(row: dict) -> tuple:
     return tuple((v is None, v) for v in row.values())
+
+
+def _is_duckdb(df: Any) -> bool:
+    return type(df).__module__.startswith("sqlframe.")
+
+
+def grouped(df: Any) -> dict[tuple[str, str], list[dict]]:
+    """Collect ``df`` (with ``token`` and ``day`` columns) as {(token, day): [rows without them]},
+    each list in the order of :func:`_sort_key` (column by column, nulls last).
+
+    On DuckDB the database sorts (ORDER BY every column, nulls last: the same order, as strings
+    compare by code point either way) and Python only cuts the rows into dicts; sorting a
+    heat map grid (~4 * 10^5 cells) with a Python key cost seconds. Elsewhere Python sorts.
+    """
+    if _is_duckdb(df):
+        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+        if len(sql) == 1:
+            names = list(df.columns)
+            rest = [n for n in names if n not in ("token", "day")]
+            order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
+            cursor = df.session._conn.execute(f"SELECT * FROM ({sql[0]}) ORDER BY {order}")
+            names = [d[0] for d in cursor.description]
+            ti, di = names.index("token"), names.index("day")
+            keep = [i for i in range(len(names)) if i not in (ti, di)]
+            kept = [names[i] for i in keep]
+            out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+            for r in cursor.fetchall():
+                out[(r[ti], r[di])].append(dict(zip(kept, [r[i] for i in keep], strict=True)))
+            return out
+    return _group(rows(df))
 
 
 def materialize(engine: Engine, df: Any, name: str) -> Any:
@@ -137,7 +167,7 @@ def _tables(frames: dict[str, Any]) -> dict[tuple[str, str], dict]:
     """{name: df} of token/day-keyed frames -> {(token, day): {name: [rows]}}."""
     docs: dict[tuple[str, str], dict] = defaultdict(dict)
     for name, df in frames.items():
-        for key, items in _group(rows(df)).items():
+        for key, items in grouped(df).items():
             docs[key][name] = items
     for doc in docs.values():
         for name in frames:
@@ -160,7 +190,7 @@ def pages_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
 def funnel_docs(events: Any, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any) -> dict:
     docs: dict[tuple[str, str], dict] = {k: {"funnels": []} for k in keys}
     for funnel in funnels:
-        found = _group(rows(funnels_job.steps(events, funnel)))
+        found = grouped(funnels_job.steps(events, funnel))
         for key in keys:
             if funnel.token not in (None, key[0]):
                 continue
@@ -172,7 +202,7 @@ def funnel_docs(events: Any, keys: list[tuple[str, str]], funnels: list[Funnel],
 def experiment_docs(events: Any, keys: list[tuple[str, str]], experiments: list[Experiment], **_: Any) -> dict:
     docs: dict[tuple[str, str], dict] = {k: {"experiments": []} for k in keys}
     for exp in experiments:
-        found = _group(rows(experiments_job.counts(events, exp)))
+        found = grouped(experiments_job.counts(events, exp))
         for key in keys:
             if exp.token not in (None, key[0]):
                 continue

@@ -89,7 +89,9 @@ RANGES: dict[str, tuple[float, float]] = {
 VIEWPORT_CLASSES = (("mobile", 0), ("tablet", 768), ("desktop", 1024))
 
 # ISO-8601 as the event schema allows it: seconds optional, offset with or without ':'.
-ISO_RE = r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})$"
+# No capturing groups: a pure yes/no match is the regex engines' fast path; the parts are
+# cut at fixed positions afterwards (see with_epoch_ms).
+ISO_RE = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$"
 
 SPARK_TYPES = {"string": "StringType", "double": "DoubleType", "long": "LongType", "bool": "BooleanType"}
 CORRUPT = "_corrupt_record"
@@ -112,9 +114,10 @@ def with_epoch_ms(df: Any, src: str, out: str) -> Any:
     """Add ``out`` (ms since 1970 UTC, null when invalid) and ``out + '_ok'`` for ISO column ``src``.
 
     Plain arithmetic (Howard Hinnant's days-from-civil), so both engines agree to the
-    millisecond on every form the event schema allows. Done in three selects so each
-    part is computed once: check the form with one regular expression, cut the
-    fixed-position parts, then do the arithmetic.
+    millisecond on every form the event schema allows. Done in steps so each part is
+    computed once: check the form with one regular expression, cut the parts with plain
+    string functions (the form is known by then, so every part is at a fixed place from
+    the start or the end), then do the arithmetic.
     """
     F = api(df).F
     p = f"_{out}_"
@@ -128,7 +131,15 @@ def with_epoch_ms(df: Any, src: str, out: str) -> Any:
     def at(pos: int, n: int = 2) -> Any:
         return _int(F, F.substring(t, pos, n))
 
-    zone = F.regexp_extract(t, r"(Z|[+-]\d{2}:?\d{2})$", 1)
+    # the zone ends the text: 'Z', '+hh:mm' (':' third from the end) or '+hhmm'
+    length = F.length(t)
+    zone_len = (
+        F.when(t.endswith("Z"), F.lit(1)).when(t.substr(length - 2, F.lit(1)) == ":", F.lit(6)).otherwise(F.lit(5))
+    )
+    zone = F.right(t, zone_len)
+    # a fraction: '.' at 20 (after the seconds), its digits up to the zone; milliseconds are the first 3
+    digits = F.least(length - 20 - zone_len, F.lit(3))
+    frac = F.when(F.substring(t, 20, 1) == ".", F.rpad(t.substr(F.lit(21), digits), 3, "0")).otherwise(F.lit("000"))
     parts = {
         "y": at(1, 4),
         "mo": at(6),
@@ -136,7 +147,7 @@ def with_epoch_ms(df: Any, src: str, out: str) -> Any:
         "h": at(12),
         "mi": at(15),
         "s": F.when(F.substring(t, 17, 1) == ":", at(18)).otherwise(F.lit(0)),
-        "frac": _int(F, F.rpad(F.regexp_extract(t, r"\.(\d{1,3})", 1), 3, "0")),
+        "frac": _int(F, frac),
         "zone": zone,
     }
     df = df.select(*keep, F.col(p + "ok"), *[v.alias(p + k) for k, v in parts.items()])
@@ -144,36 +155,52 @@ def with_epoch_ms(df: Any, src: str, out: str) -> Any:
     def c(k: str) -> Any:
         return F.col(p + k)
 
+    # Each intermediate below is its own column, computed once: written inline, the engines
+    # would repeat the year and zone terms in every expression that uses them.
     z = c("zone")
-    zmin = F.when(z == "Z", F.lit(0)).otherwise(
-        _int(F, F.substring(z, 2, 2)) * 60 + _int(F, F.substring(z, F.length(z) - 1, 2))
+    zmin = F.when(z == "Z", F.lit(0)).otherwise(_int(F, F.substring(z, 2, 2)) * 60 + _int(F, F.right(z, F.lit(2))))
+    df = df.select(
+        *keep,
+        *[c(k) for k in ("ok", "mo", "d", "h", "mi", "s", "frac")],
+        zmin.alias(p + "zmin"),
+        (F.substring(z, 1, 1) == "-").alias(p + "west"),
+        (c("y") - F.when(c("mo") <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double").alias(p + "y2"),
     )
-    offset_min = F.when(F.substring(z, 1, 1) == "-", -zmin).otherwise(zmin)
-    y2 = (c("y") - F.when(c("mo") <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double")
+    y2, zmin = c("y2"), c("zmin")
     era = F.floor(y2 / 400)
-    yoe = y2 - era * 400
-    mp = ((c("mo") + 9) % 12).cast("double")
-    doy = F.floor((mp * 153 + 2) / 5) + c("d") - 1
-    doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
-    days = era * 146097 + doe - 719468
-    seconds = ((days * 24 + c("h")) * 60 + c("mi")) * 60 + c("s")
-    ms = (seconds * 1000 + c("frac") - offset_min * 60000).cast("long")
-    valid = (
-        c("ok")
-        & c("mo").between(1, 12)
-        & c("d").between(1, 31)
-        & (c("h") <= 23)
-        & (c("mi") <= 59)
-        & (c("s") <= 59)
-        & (zmin <= 18 * 60)
+    df = df.select(
+        *keep,
+        *[c(k) for k in ("d", "h", "mi", "s", "frac")],
+        era.alias(p + "era"),
+        (y2 - era * 400).alias(p + "yoe"),
+        ((c("mo") + 9) % 12).cast("double").alias(p + "mp"),
+        F.when(c("west"), -zmin).otherwise(zmin).alias(p + "offset_min"),
+        (
+            c("ok")
+            & c("mo").between(1, 12)
+            & c("d").between(1, 31)
+            & (c("h") <= 23)
+            & (c("mi") <= 59)
+            & (c("s") <= 59)
+            & (zmin <= 18 * 60)
+        ).alias(p + "valid"),
     )
-    return df.select(*keep, F.when(valid, ms).alias(out), valid.alias(out + "_ok"))
+    yoe = c("yoe")
+    doy = F.floor((c("mp") * 153 + 2) / 5) + c("d") - 1
+    doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
+    days = c("era") * 146097 + doe - 719468
+    seconds = ((days * 24 + c("h")) * 60 + c("mi")) * 60 + c("s")
+    ms = (seconds * 1000 + c("frac") - c("offset_min") * 60000).cast("long")
+    return df.select(*keep, F.when(c("valid"), ms).alias(out), c("valid").alias(out + "_ok"))
 
 
 def normalise_url(col: Any, F: Any) -> Any:
-    """Cut the query string and fragment, then trailing slashes (see module doc)."""
-    base = F.regexp_extract(col, r"^([^?#]*)", 1)
-    trimmed = F.regexp_replace(base, r"/+$", "")
+    """Cut the query string and fragment, then trailing slashes (see module doc).
+
+    Plain string functions; the one regular expression runs only on URLs ending in '/'.
+    """
+    base = F.split_part(F.split_part(col, F.lit("?"), F.lit(1)), F.lit("#"), F.lit(1))
+    trimmed = F.when(base.endswith("/"), F.regexp_replace(base, r"/+$", "")).otherwise(base)
     return F.when(trimmed == "", base).otherwise(trimmed)
 
 
