@@ -34,7 +34,7 @@ from pathlib import Path
 from common import bench_line, machine, median, redis_server
 
 from logdig.config import Settings
-from logdig.events import encode, enrich
+from logdig.events import stored_line
 from logdig.queue import QUEUE, EventQueue, IngestLimits
 from logdig.storage import LocalStore, S3Store
 from tests.helpers import make_event
@@ -47,11 +47,10 @@ BATCH_MAX = 10_000
 def make_lines(n: int, tag: str) -> list[tuple[str, str, str]]:
     """(token, event_id, line) as the collector builds them (enriched, encoded)."""
     now = datetime.now(UTC)
-    base = enrich(make_event(TOKEN), now)
     lines = []
     for i in range(n):
         event_id = f"{tag}-{i:08d}"
-        lines.append((TOKEN, event_id, encode({**base, "event_id": event_id, "x": float(i % 1000)})))
+        lines.append((TOKEN, event_id, stored_line(make_event(TOKEN, event_id=event_id, x=i % 1000), now)))
     return lines
 
 

@@ -1,6 +1,6 @@
 """Ingest: `logdig web` (gunicorn, production settings) in front of a private redis-server.
 
-    python3 bench/bench_ingest.py [--runs 3] [--seconds 5] [--workers 2] [--profile]
+    python3 bench/bench_ingest.py [--runs 5] [--seconds 3] [--workers 2] [--profile [--profile-batch 1]]
 
 Load comes from wrk (Debian package) with a Lua script that gives every event a
 unique event_id (thread id from setup(thread), a per-run nonce and a counter), so
@@ -12,16 +12,19 @@ the repeat check never short-circuits. Three figures, each the median of --runs:
   closed-loop, so the load is set by its connection count: the bench sweeps 1, 2, 3,
   4, 6, 8 connections and keeps the one whose rate is closest to half the maximum.
 
-Baseline, same run, same gunicorn settings (interleaved with the real runs): the null
-collector (bench/null_collector.py), a Flask route that only RPUSHes the raw body.
-Target: at least 0.7 of its throughput. `redis-benchmark -t lpush` with an event-sized
+Baseline, same run, same gunicorn settings: the null collector
+(bench/null_collector.py), a Flask route that only RPUSHes the raw body. Each real
+run is paired with a null run right before or after it (alternating), and the ratio
+is the median of the pairs' ratios. Target: at least 0.7 of its throughput. `redis-benchmark -t lpush` with an event-sized
 value is printed as the ceiling of one push per request.
 
 Every run checks that the events landed: the queue must hold 20 (or 1) per answered
 request and wrk must see no error, so a broken collector cannot look fast.
 
---profile samples one gunicorn worker with py-spy (pip install py-spy) during a
-batched run and prints the functions with the most samples (self and inclusive).
+--profile samples one gunicorn worker with py-spy (pip install py-spy) during a run of
+--profile-batch events a POST and prints the functions with the most samples (self and
+inclusive), and the CPU per request of the workers and redis-server beside the null
+collector's.
 """
 
 from __future__ import annotations
@@ -125,28 +128,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def profile(base: str, master: int, redis, redis_pid: int, folder: str, seconds: float, gil: bool) -> None:
-    """py-spy record on one gunicorn worker during a batched run (after a warm-up run);
-    the top functions, and where the CPU went (redis-server, the workers)."""
+def cpu_per_request(kind: str, base: str, master: int, redis, redis_pid: int, folder: str, batch: int, seconds: float):
+    """(wrk result, wall seconds, {process group: CPU us per request}) of one run."""
+    pids = {"redis-server": [redis_pid], "gunicorn workers": children(master)}
+    before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
+    t0 = time.perf_counter()
+    r = run_once(kind, base, redis, folder, batch, seconds, 16)
+    wall = time.perf_counter() - t0
+    used = {k: 1e6 * (sum(cpu_seconds(p) for p in v) - before[k]) / max(1, r.requests) for k, v in pids.items()}
+    return r, wall, used
+
+
+def profile(ours, null, redis, redis_pid: int, folder: str, seconds: float, gil: bool, batch: int) -> None:
+    """py-spy record on one gunicorn worker during a run of `batch`-event POSTs (after a
+    warm-up run); the top functions, and where the CPU went (redis-server, the workers),
+    beside the null collector's CPU for the same load."""
     need("py-spy")
-    run_once("logdig", base, redis, folder, BATCH, 2, 16)  # warm: imports, caches, ua-parser
+    (base, master), (null_base, null_master) = ours, null
+    run_once("logdig", base, redis, folder, batch, 2, 16)  # warm: imports, caches, ua-parser
     workers = children(master)
     out = Path(folder, "profile.txt")
     cmd = ["py-spy", "record", "-p", str(workers[0]), "-d", str(int(seconds)), "-r", "200", "-f", "raw", "-o", str(out)]
     spy = subprocess.Popen([*cmd, *(["--gil"] if gil else [])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(1)
-    reset(redis)
-    pids = {"redis-server": [redis_pid], "gunicorn workers": workers}
-    before = {k: sum(cpu_seconds(p) for p in v) for k, v in pids.items()}
-    t0 = time.perf_counter()
-    r = wrk(base + "/logs", seconds - 2, 16, lua_script(folder, BATCH))
-    wall = time.perf_counter() - t0
-    used = {k: sum(cpu_seconds(p) for p in v) - before[k] for k, v in pids.items()}
+    r, wall, used = cpu_per_request("logdig", base, master, redis, redis_pid, folder, batch, seconds - 2)
     spy.wait(60)
-    print(f"\nprofile run: {r.rps * BATCH:.0f} events/s; CPU over {wall:.1f} s of wall time on {os.cpu_count()} cores:")
+    n, _, null_used = cpu_per_request("null", null_base, null_master, redis, redis_pid, folder, batch, seconds - 2)
+    print(f"\nprofile run, {batch} events a POST: {r.rps:.0f} req/s (null collector {n.rps:.0f}); CPU per request:")
     for k, v in used.items():
-        per = 1e6 * v / max(1, r.requests * BATCH)
-        print(f"  {k:17s} {v:5.2f} s CPU = {100 * v / wall:4.0f}% of one core, {per:5.1f} us per event")
+        print(f"  {k:17s} {v:7.1f} us  (null collector {null_used[k]:7.1f} us)")
     self_n: collections.Counter[str] = collections.Counter()
     incl: collections.Counter[str] = collections.Counter()
     total = 0
@@ -173,12 +183,13 @@ def profile(base: str, master: int, redis, redis_pid: int, folder: str, seconds:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--seconds", type=float, default=5)
+    ap.add_argument("--runs", type=int, default=5, help="pairs of runs (ours, null) for each batch size")
+    ap.add_argument("--seconds", type=float, default=3)
     ap.add_argument("--connections", type=int, default=16, help="wrk connections for the maximum rate")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: nproc)")
     ap.add_argument("--profile", action="store_true", help="py-spy one worker and print the top costs")
     ap.add_argument("--profile-only", action="store_true", help="only the profile")
+    ap.add_argument("--profile-batch", type=int, default=BATCH, help="events per POST while profiling")
     args = ap.parse_args()
     need("wrk", "redis-benchmark")
     print(f"ingest: {machine()} gunicorn workers={args.workers} (gthread, 4 threads) wrk -t2")
@@ -187,27 +198,38 @@ def main() -> None:
         redis = server.client()
         with (
             gunicorn("logdig", server.url, args.workers) as (ours, master),
-            gunicorn("null", server.url, args.workers) as (null, _),
+            gunicorn("null", server.url, args.workers) as (null, null_master),
         ):
             if args.profile or args.profile_only:
-                profile(ours, master, redis, server.proc.pid, folder, 12, gil=False)
-                profile(ours, master, redis, server.proc.pid, folder, 12, gil=True)
+                for gil in (False, True):
+                    both = (ours, master), (null, null_master)
+                    profile(*both, redis, server.proc.pid, folder, 12, gil, args.profile_batch)
                 if args.profile_only:
                     return
             # Warm both (imports, caches, connection pools).
             run_once("logdig", ours, redis, folder, BATCH, 1, args.connections)
             run_once("null", null, redis, folder, BATCH, 1, args.connections)
-            results: dict[str, list] = collections.defaultdict(list)
-            for _ in range(args.runs):
+            # Pairs of runs, ours and the null collector back to back, in alternating order
+            # (ABBA): load from elsewhere on the machine changes over seconds, so a pair's
+            # ratio cancels most of it. The figure is the median of the pairs' ratios.
+            results: dict[tuple[str, int], list] = collections.defaultdict(list)
+            ratios: dict[int, list[float]] = collections.defaultdict(list)
+            for i in range(args.runs):
                 for batch in (BATCH, 1):
-                    for kind, base in (("logdig", ours), ("null", null)):
-                        r = run_once(kind, base, redis, folder, batch, args.seconds, args.connections)
+                    order = [("logdig", ours), ("null", null)]
+                    pair = {}
+                    for kind, base in order if i % 2 == 0 else order[::-1]:
+                        r = pair[kind] = run_once(kind, base, redis, folder, batch, args.seconds, args.connections)
                         results[kind, batch].append(r)
                         print(
                             f"  {kind:6s} x{batch:<2d} c={args.connections}: {r.rps:8.0f} req/s "
                             f"= {r.rps * batch:8.0f} events/s  p50 {r.p50_ms:6.2f} ms  p99 {r.p99_ms:6.2f} ms"
                         )
+                    ratios[batch].append(pair["logdig"].rps / pair["null"].rps)
             ev = {k: median([r.rps for r in v]) * k[1] for k, v in results.items()}
+            ratio = {batch: median(v) for batch, v in ratios.items()}
+            for batch, v in ratios.items():
+                print(f"  x{batch:<2d} pair ratios: {' '.join(f'{x:.2f}' for x in v)}; median {ratio[batch]:.3f}")
 
             # p99 at about half of the single-event maximum: sweep wrk's connection count.
             half = ev["logdig", 1] / 2
@@ -249,8 +271,8 @@ def main() -> None:
     print(f"ingest_batched: {b_ours:.0f} events/s vs null {b_null:.0f} (target 20000 and 0.7x)")
     print(f"ingest_single:  {s_ours:.0f} req/s vs null {s_null:.0f} (target 2500 and 0.7x)")
     print(f"ingest_p99:     {p99:.2f} ms at {rate:.0f} req/s vs null {null_p99:.2f} ms (target 20 ms)")
-    print(bench_line("ingest_batched", "events_per_s", b_ours, b_null, b_ours / b_null, 0.7, target=20000))
-    print(bench_line("ingest_single", "req_per_s", s_ours, s_null, s_ours / s_null, 0.7, target=2500, ceiling=ceiling))
+    print(bench_line("ingest_batched", "events_per_s", b_ours, b_null, ratio[BATCH], 0.7, target=20000))
+    print(bench_line("ingest_single", "req_per_s", s_ours, s_null, ratio[1], 0.7, target=2500, ceiling=ceiling))
     # An absolute target (20 ms) seen through the same-run baseline: met when ratio >= target_ratio.
     print(
         bench_line(

@@ -1,6 +1,7 @@
-"""The event schema: parse a request body, validate each event, enrich it on the server.
+"""A request's events: decode and check them against the schema, then encode them as
+stored lines with what the server adds.
 
-The schema is logdig/event.schema.json (documented field by field). Checks JSON
+The schema is logdig/event.schema.json (see logdig.event_schema). Checks JSON
 Schema cannot express - finite numbers, the size and depth of `props`, fields only
 the server may set - live here, next to it.
 """
@@ -8,19 +9,20 @@ the server may set - live here, next to it.
 from __future__ import annotations
 
 import ipaddress
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import fastjsonschema
+import msgspec
 import orjson
 from jsonschema import Draft7Validator
 
-SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot", "ip")
+from logdig.event_schema import SERVER_FIELDS, Event, conforms, schema
+
+__all__ = ["SERVER_FIELDS", "Event", "schema"]  # re-exported: the schema's users import it from here
+
 PROPS_MAX_BYTES = 8 * 1024
 PROPS_MAX_DEPTH = 3
 
@@ -41,19 +43,8 @@ class ClientError(Exception):
 class Checked:
     """The outcome of validating one request's events."""
 
-    valid: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, event)
+    valid: list[tuple[int, Event]] = field(default_factory=list)  # (index, event)
     rejected: list[dict[str, Any]] = field(default_factory=list)
-
-
-@cache
-def schema() -> dict[str, Any]:
-    return json.loads(resources.files("logdig").joinpath("event.schema.json").read_text("utf-8"))
-
-
-@cache
-def _fast_check():
-    """The schema compiled to Python: about 30x faster than jsonschema on valid events."""
-    return fastjsonschema.compile(schema())
 
 
 @cache
@@ -124,42 +115,95 @@ def _reason(error: Any) -> str:
     return error.message[:200]
 
 
-def check_event(event: Any) -> list[dict[str, str]]:
-    """All that is wrong with one event, as [{"field", "reason"}]; empty when it is valid."""
+def _props_problems(props: dict[str, Any]) -> list[dict[str, str]]:
+    errors = []
+    size = len(orjson.dumps(props))
+    if size > PROPS_MAX_BYTES:
+        errors.append({"field": "props", "reason": f"{size} bytes serialised; the limit is {PROPS_MAX_BYTES}"})
+    if _depth(props) > PROPS_MAX_DEPTH:
+        errors.append({"field": "props", "reason": f"nested deeper than {PROPS_MAX_DEPTH} levels"})
+    return errors
+
+
+def _check(event: Any) -> tuple[list[dict[str, str]], Event | None]:
+    """(what is wrong, the Event when nothing is) for one decoded event."""
     if not isinstance(event, dict):
-        return [{"field": "event", "reason": f"must be a JSON object, got {type(event).__name__}"}]
+        return [{"field": "event", "reason": f"must be a JSON object, got {type(event).__name__}"}], None
     errors = [{"field": f, "reason": "set by the server; do not send it"} for f in SERVER_FIELDS if f in event]
     clean = {k: v for k, v in event.items() if k not in SERVER_FIELDS}
     try:
-        _fast_check()(clean)
-    except fastjsonschema.JsonSchemaValueException as fast:
-        detailed = [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
-        errors += detailed or [{"field": fast.name.removeprefix("data.") or "event", "reason": fast.message[:200]}]
-    props = event.get("props")
-    if isinstance(props, dict):
-        size = len(orjson.dumps(props))
-        if size > PROPS_MAX_BYTES:
-            errors.append({"field": "props", "reason": f"{size} bytes serialised; the limit is {PROPS_MAX_BYTES}"})
-        if _depth(props) > PROPS_MAX_DEPTH:
-            errors.append({"field": "props", "reason": f"nested deeper than {PROPS_MAX_DEPTH} levels"})
-    return errors
+        checked = msgspec.convert(clean, Event)
+        if not conforms(checked):
+            raise msgspec.ValidationError
+    except msgspec.ValidationError:
+        # jsonschema decides and explains. When it finds nothing the Struct was merely
+        # stricter (5.0 for an integer): convert leniently, which gives 5.
+        errors += [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
+        checked = None
+        if not errors:
+            try:
+                checked = msgspec.convert(clean, Event, strict=False)
+                if not conforms(checked):
+                    raise msgspec.ValidationError("the schema's conditional rules")
+            except msgspec.ValidationError as e:
+                errors.append({"field": "event", "reason": str(e)[:200]})
+    if isinstance(event.get("props"), dict):
+        errors += _props_problems(event["props"])
+    return errors, None if errors else checked
+
+
+def check_event(event: Any) -> list[dict[str, str]]:
+    """All that is wrong with one event, as [{"field", "reason"}]; empty when it is valid."""
+    return _check(event)[0]
 
 
 def check_events(events: list[Any]) -> Checked:
     checked = Checked()
     for index, event in enumerate(events):
-        errors = check_event(event)
-        if errors:
+        errors, valid = _check(event)
+        if valid is None:
             checked.rejected.append({"index": index, "errors": errors})
         else:
-            checked.valid.append((index, event))
+            checked.valid.append((index, valid))
     return checked
+
+
+_DECODE = msgspec.json.Decoder(list[Event] | Event)
+
+
+def read_events(body: bytes, max_events: int) -> Checked:
+    """Decode and check a POST /logs body.
+
+    A body that is all valid events is decoded straight into Events (in C). Anything
+    else takes the slow path, event by event, to say which events are wrong and why.
+    """
+    try:
+        decoded = _DECODE.decode(body)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError included; orjson explains
+        decoded = None
+    if decoded is not None:
+        events = decoded if isinstance(decoded, list) else [decoded]
+        if 0 < len(events) <= max_events and _all_valid(events):
+            return Checked(valid=list(enumerate(events)))
+    return check_events(parse_body(body, max_events))
+
+
+def _all_valid(events: list[Event]) -> bool:
+    """What the Struct could not check: the schema's conditional rules and `props`."""
+    for event in events:
+        if not conforms(event):
+            return False
+        try:
+            if event.props is not msgspec.UNSET and _props_problems(event.props):
+                return False
+        except TypeError:  # an integer past 64 bits: the slow path reads it as orjson does (a float)
+            return False
+    return True
 
 
 def received_at(now: datetime) -> str:
     """The server's receive time: ISO-8601 UTC with milliseconds, as JavaScript prints it."""
-    now = now.astimezone(UTC)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+    return now.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 _RECEIVED = b'"received_at":"'
@@ -189,24 +233,6 @@ def user_agent(ua: str) -> dict[str, Any]:
         "device": result.device.family,
         "bot": result.device.family == "Spider",
     }
-
-
-# Spark infers a column's type from the values it sees: 110 gives bigint, 110.5 double.
-# Normalising here makes every object type the same way, whatever one client sent.
-FLOAT_FIELDS = ("x", "y", "viewport_w", "viewport_h", "page_w", "page_h", "offset_x", "offset_y", "scroll_depth")
-INT_FIELDS = ("spent_milli_sec",)
-
-
-def normalise(event: dict[str, Any]) -> dict[str, Any]:
-    """A copy with pixel and percent fields as doubles, milliseconds as whole numbers."""
-    out = dict(event)
-    for name in FLOAT_FIELDS:
-        if isinstance(out.get(name), int) and not isinstance(out[name], bool):
-            out[name] = float(out[name])
-    for name in INT_FIELDS:
-        if isinstance(out.get(name), float):
-            out[name] = round(out[name])
-    return out
 
 
 URL_FIELDS = ("current_page", "link", "referrer")
@@ -240,25 +266,44 @@ def truncate_ip(ip: str) -> str | None:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
 
 
-def enrich(
-    event: dict[str, Any], now: datetime | str, privacy: Privacy = Privacy(), ip: str | None = None
-) -> dict[str, Any]:
-    """Normalise number types, apply the privacy settings and add what only the server
-    knows. The timestamp stays exactly as the client sent it. `now` may be given already
-    formatted by received_at(), once per request."""
-    stamp = now if isinstance(now, str) else received_at(now)
-    out = normalise(event)
-    out["received_at"] = stamp
-    out.update(user_agent(event["user_agent"]))
-    for name in URL_FIELDS:
-        if name in out:
-            out[name] = privacy.url(out[name])
-    if privacy.store_ip == "truncated" and ip and (truncated := truncate_ip(ip)):
-        out["ip"] = truncated
-    return out
+# Spark infers a column's type from the values it sees: 110 gives bigint, 110.5 double.
+# The Struct makes pixels and percents doubles whatever a client sent; milliseconds are
+# rounded to whole numbers here, so every object types the same way.
+_ENCODE = msgspec.json.Encoder()
 
 
-def encode(event: dict[str, Any]) -> bytes:
-    """One JSON Lines line (UTF-8, compact, without its newline). Encoded once, at ingest,
-    so a retried flush writes exactly the same bytes and the SHA-256 name stays the same."""
-    return orjson.dumps(event)
+class StoredLines:
+    """Encodes one request's checked events as stored lines (JSON Lines, without the
+    newline): the client's fields, then the server's (received_at, user agent, ip).
+
+    Encoded once, at ingest, so a retried flush writes exactly the same bytes and the
+    SHA-256 name stays the same. received_at comes last so received_day() finds it.
+    """
+
+    def __init__(self, received: str, privacy: Privacy = Privacy(), ip: str | None = None):
+        self.received, self.privacy = received, privacy
+        self.ip = truncate_ip(ip) if privacy.store_ip == "truncated" and ip else None
+        self._suffixes: dict[str, bytes] = {}  # by user agent: the server's fields, encoded
+
+    def _suffix(self, ua: str) -> bytes:
+        server = {"received_at": self.received, **user_agent(ua)}
+        if self.ip:
+            server["ip"] = self.ip
+        suffix = self._suffixes[ua] = b"," + orjson.dumps(server)[1:]
+        return suffix
+
+    def __call__(self, event: Event) -> bytes:
+        event.spent_milli_sec = round(event.spent_milli_sec)
+        if self.privacy.url_query != "keep":
+            for name in URL_FIELDS:
+                setattr(event, name, self.privacy.url(getattr(event, name)))
+        suffix = self._suffixes.get(event.user_agent) or self._suffix(event.user_agent)
+        return _ENCODE.encode(event)[:-1] + suffix
+
+
+def stored_line(event: dict[str, Any], now: datetime, privacy: Privacy = Privacy(), ip: str | None = None) -> bytes:
+    """One event as the collector would store it (for tests, tools and benchmarks)."""
+    errors, checked = _check(event)
+    if checked is None:
+        raise ValueError(f"not a valid event: {errors}")
+    return StoredLines(received_at(now), privacy, ip)(checked)

@@ -35,18 +35,21 @@ DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for an
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000
+_DIGEST_SIZE = 12  # bytes of blake2b per (token, event_id): collisions need ~2^48 events
 
 # KEYS: queue, stats, ip counter, this window's seen-set, the last window's, t token counters.
 # ARGV: queue_max, seen-set lifetime, rate window, ip limit, token limit, t, t event counts,
-#       k, k (reason, count) pairs of rejections, n, n event digests, then the n events.
+#       k, k (reason, count) pairs of rejections, n, the n event digests joined, then the n events.
 # One round trip: rate limits, the cap check, the repeat check, the push and the counters.
+# The repeat check asks both windows about the whole request at once (SMISMEMBER),
+# not event by event: a call from Lua costs about as much as the check itself.
 # Returns {accepted, 0}, {-1, 0} when the queue is full, {-2, retry_after} when rate limited.
 _INGEST = """
 local queue_max, lifetime, rate_window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 local ip_limit, token_limit, t = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local k = tonumber(ARGV[7 + t])
 local n = tonumber(ARGV[8 + t + 2 * k])
-local digests, lines = 8 + t + 2 * k, 8 + t + 2 * k + n
+local joined, lines = ARGV[9 + t + 2 * k], 9 + t + 2 * k
 for j = 0, k - 1 do
   redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[8 + t + 2 * j], ARGV[9 + t + 2 * j])
 end
@@ -70,21 +73,32 @@ if redis.call('LLEN', KEYS[1]) >= queue_max then
   redis.call('HINCRBY', KEYS[2], 'rejected:queue_full', n)
   return {-1, 0}
 end
-local fresh = {}
-for i = 1, n do
-  local d = ARGV[digests + i]
-  if redis.call('SISMEMBER', KEYS[5], d) == 0 and redis.call('SADD', KEYS[4], d) == 1 then
-    fresh[#fresh + 1] = ARGV[lines + i]
+local fresh, digests, taken = {}, {}, {}
+for first = 1, n, CHUNK do
+  local last = math.min(first + CHUNK - 1, n)
+  local part = {}
+  for i = first, last do part[#part + 1] = string.sub(joined, (i - 1) * DIGEST + 1, i * DIGEST) end
+  local now = redis.call('SMISMEMBER', KEYS[4], unpack(part))
+  local before = redis.call('SMISMEMBER', KEYS[5], unpack(part))
+  for j = 1, #part do
+    local d = part[j]
+    if now[j] == 0 and before[j] == 0 and not taken[d] then
+      taken[d] = true
+      digests[#digests + 1] = d
+      fresh[#fresh + 1] = ARGV[lines + first + j - 1]
+    end
   end
 end
-redis.call('EXPIRE', KEYS[4], lifetime)
 for i = 1, #fresh, CHUNK do
-  redis.call('RPUSH', KEYS[1], unpack(fresh, i, math.min(i + CHUNK - 1, #fresh)))
+  local last = math.min(i + CHUNK - 1, #fresh)
+  redis.call('SADD', KEYS[4], unpack(digests, i, last))
+  redis.call('RPUSH', KEYS[1], unpack(fresh, i, last))
 end
+redis.call('EXPIRE', KEYS[4], lifetime)
 redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
 redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh)
 return {#fresh, 0}
-""".replace("CHUNK", str(_CHUNK))
+""".replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
 
 # KEYS: queue, inflight. ARGV: most events to take.
 # An existing in-flight batch is returned as is (recovery), never mixed with new events.
@@ -171,7 +185,7 @@ class QueueState:
 
 
 def _digest(token: str, event_id: str) -> bytes:
-    return hashlib.blake2b(f"{token}\0{event_id}".encode(), digest_size=12).digest()
+    return hashlib.blake2b(f"{token}\0{event_id}".encode(), digest_size=_DIGEST_SIZE).digest()
 
 
 def _parse_received_at(item: bytes) -> datetime | None:
@@ -216,7 +230,7 @@ class EventQueue:
         keys += [f"{RATE}token:{t}" for t in per_token]
         args = [limits.queue_max, 2 * limits.dedupe_window + 60, limits.rate_window, limits.ip_limit]
         args += [limits.token_limit, len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
-        args += [len(events), *(_digest(token, event_id) for token, event_id, _ in events)]
+        args += [len(events), b"".join(_digest(token, event_id) for token, event_id, _ in events)]
         args += [line for _, _, line in events]
         accepted, wait = (int(x) for x in self._ingest(keys=keys, args=args))
         if accepted == -2:

@@ -18,8 +18,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from logdig.config import Settings
-from logdig.events import user_agent
-from logdig.queue import EventQueue, Sites, connect
+from logdig.events import Privacy, user_agent
+from logdig.queue import EventQueue, IngestLimits, Sites, connect
 from logdig.storage import ObjectStore, open_store
 
 log = logging.getLogger("logdig.web")
@@ -47,6 +47,9 @@ def create_app(
         "store": store,
         "store_factory": lambda: open_store(settings),
         "clock": clock,
+        # Built once: the collector's hot path reads them for every request.
+        "privacy": Privacy(settings.store_ip, settings.url_query),
+        "limits": IngestLimits(settings.queue_max, settings.dedupe_window, settings.rate_ip, settings.rate_token),
     }
     # Flask/werkzeug refuse larger bodies before we read them (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body

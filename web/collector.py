@@ -14,8 +14,8 @@ from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
 from logdig.config import Settings
-from logdig.events import ClientError, Privacy, check_events, encode, enrich, parse_body, received_at, user_agent
-from logdig.queue import IngestLimits, QueueFull, RateLimited, Site
+from logdig.events import ClientError, Event, StoredLines, read_events, received_at, user_agent
+from logdig.queue import QueueFull, RateLimited, Site
 from web.metrics import registry_for
 
 bp = Blueprint("collector", __name__)
@@ -83,7 +83,7 @@ def collect() -> Response:
         counts = e.extra.pop("counts", {e.kind: 1})
         if counts:  # the client's answer matters more than the counter
             with contextlib.suppress(RedisError, RateLimited):
-                ctx()["queue"].push([], _limits(), rejected=counts, client=request.remote_addr or "-")
+                ctx()["queue"].push([], ctx()["limits"], rejected=counts, client=request.remote_addr or "-")
         # A refused origin learns nothing from the answer: no CORS header for it.
         return _error(e) if e.kind == "origin" else _cors(_error(e), origin)
 
@@ -101,20 +101,13 @@ def _read_body(max_body: int) -> bytes:
     return body
 
 
-def _limits() -> IngestLimits:
-    settings = ctx()["settings"]
-    return IngestLimits(settings.queue_max, settings.dedupe_window, settings.rate_ip, settings.rate_token)
-
-
-def _problem(
-    site: Site | None, origin: str | None, event: dict[str, Any], settings: Settings
-) -> tuple[str, str, str] | None:
+def _problem(site: Site | None, origin: str | None, event: Event, settings: Settings) -> tuple[str, str, str] | None:
     """(metric reason, field, message) when a valid event must still be refused."""
     if site is None:
         return "unknown_token", "token", "unknown token"
     if not site.allows(origin):
         return "origin", "token", f"origin {origin!r} is not allowed for this token"
-    if settings.drop_bots == "on" and user_agent(event["user_agent"])["bot"]:
+    if settings.drop_bots == "on" and user_agent(event.user_agent)["bot"]:
         return "bot", "user_agent", "a known crawler; LOGDIG_DROP_BOTS is on"
     return None
 
@@ -122,23 +115,24 @@ def _problem(
 def _collect(origin: str | None) -> Response:
     app = ctx()  # looked up once: this is the hot path
     settings = app["settings"]
-    privacy = Privacy(settings.store_ip, settings.url_query)
     client = request.remote_addr or "-"
-    events = parse_body(_read_body(settings.max_body), settings.max_events)
-    checked = check_events(events)
+    checked = read_events(_read_body(settings.max_body), settings.max_events)
     reasons = Counter({"invalid": len(checked.rejected)})
-    sites = _sites({event["token"] for _, event in checked.valid})
+    sites = _sites({event.token for _, event in checked.valid})
 
     clock = app["clock"]()
-    now = received_at(datetime.fromtimestamp(clock, UTC))
+    stored = StoredLines(received_at(datetime.fromtimestamp(clock, UTC)), app["privacy"], client)
     lines = []
+    problems: dict[tuple[str, str], tuple[str, str, str] | None] = {}  # they depend on these two only
     for index, event in checked.valid:
-        problem = _problem(sites[event["token"]], origin, event, settings)
-        if problem:
+        key = (event.token, event.user_agent)
+        if key not in problems:
+            problems[key] = _problem(sites[event.token], origin, event, settings)
+        if problem := problems[key]:
             reasons[problem[0]] += 1
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
-            lines.append((event["token"], event["event_id"], encode(enrich(event, now, privacy, client))))
+            lines.append((event.token, event.event_id, stored(event)))
     checked.rejected.sort(key=lambda r: r["index"])
 
     if not lines:
@@ -149,7 +143,7 @@ def _collect(origin: str | None) -> Response:
         raise ClientError(status, first["field"], first["reason"], kind, rejected=checked.rejected, counts=reasons)
 
     try:
-        accepted, duplicates = app["queue"].push(lines, _limits(), reasons, client, clock)
+        accepted, duplicates = app["queue"].push(lines, app["limits"], reasons, client, clock)
     except QueueFull:
         raise ClientError(
             503, "queue", "the collector is over capacity, retry later", "queue_full", counts={}

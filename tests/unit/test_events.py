@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from jsonschema import Draft7Validator
 
-from logdig.events import ClientError, check_event, encode, enrich, parse_body, received_at, schema
+from logdig.events import ClientError, check_event, parse_body, received_at, schema, stored_line
 from tests.helpers import make_event
 
 
@@ -23,7 +23,7 @@ def test_the_minimum_event_is_valid_and_non_clicks_may_have_null_coordinates():
 
 def test_stored_events_validate_against_the_schema():
     now = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
-    stored = json.loads(encode(enrich(make_event("t", spent_milli_sec=12.7, x=3), now)))
+    stored = json.loads(stored_line(make_event("t", spent_milli_sec=12.7, x=3), now))
     Draft7Validator(schema()).validate(stored)
     assert stored["received_at"] == "2026-01-02T03:04:05.678Z"
     assert stored["timestamp"] == "2026-11-27T10:00:00.000Z"
@@ -34,7 +34,7 @@ def test_stored_events_validate_against_the_schema():
 
 def test_crawlers_are_marked():
     ua = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-    assert enrich(make_event("t", user_agent=ua), datetime.now(UTC))["bot"] is True
+    assert json.loads(stored_line(make_event("t", user_agent=ua), datetime.now(UTC)))["bot"] is True
 
 
 def test_timestamps_need_a_zone_and_are_kept_as_sent():
@@ -66,5 +66,5 @@ def test_the_day_comes_from_the_servers_received_at_even_if_props_holds_one():
 
     now = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
     event = make_event("t", type="custom", props={"received_at": "1999-01-01T00:00:00Z"})
-    assert received_day(encode(enrich(event, now))) == "2026-03-04"
+    assert received_day(stored_line(event, now)) == "2026-03-04"
     assert received_day(b'{"received_at":"2026-01-02T00:00:00.000Z"}') == "2026-01-02"

@@ -62,6 +62,13 @@ class SharedSecretSession(SecureCookieSessionInterface):
                 return None
         return super().get_signing_serializer(app)
 
+    def open_session(self, app: Flask, request):
+        # Browsers send the cookie to the dashboard's path only. Elsewhere (the collector's
+        # POST /logs above all) an empty session saves building a signing serializer.
+        if not request.path.startswith(self.get_cookie_path(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
     def get_cookie_secure(self, app: Flask) -> bool:
         return cookie_secure(app)
 
