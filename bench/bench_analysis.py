@@ -1,31 +1,41 @@
 """Analysis runtime on 1,000,000 events, on DuckDB (sqlframe) and on Spark (local).
 
-    python3 bench/bench_analysis.py [--events 1000000] [--data DIR] [--engines duckdb,spark]
+    python3 bench/bench_analysis.py [--events 1000000] [--data DIR] [--engines duckdb,spark] [--runs 3]
 
-Generates the events once (``analysis.testdata``: 4 sites, 2 days, all viewports,
-2% repeats, a few bad lines per object, 10,000 events an object) into DIR (a temp
-folder unless given; an existing DIR is reused), then times a full run of every job
-(read, check, remove repeats, heat map, pages, one funnel, one experiment) on each
-engine, without writing results.
+Generates the events once (``analysis.testdata``: 3 sites, 10 days, all viewports,
+2% repeats, 5 bad lines per 10,000-event object) into a folder of DIR named after that
+shape (so a cache of another shape is never reused; a temp folder unless DIR is given),
+then times a full run of every job (read, check, remove repeats, heat map, pages, one
+funnel, one experiment) on each engine, without writing results. DuckDB runs ``--runs``
+times and reports the median; Spark runs once.
 
-Baseline, measured in the same run over the same files: DuckDB's own
-``read_json`` (two columns) scanning every object and counting events and distinct users per
-site and day -- the least any engine must do to look at each event once. Each figure
-is printed beside it as a ratio. Spark's time includes its query planning but not
-the JVM start (printed separately).
+Baseline, measured in the same run over the same files, once before each DuckDB run:
+DuckDB's own ``read_json`` (two columns) scanning every object and counting events and
+distinct users per site and day -- the least any engine must do to look at each event
+once. Spark's time includes its query planning but not the JVM start (printed
+separately). Ends with one BENCH line per figure (see bench/README.md):
+
+    BENCH analysis_duckdb seconds=... baseline=<read_json s> ratio=<baseline/ours> target_ratio=<baseline/10> target=10s
+    BENCH analysis_engines duckdb_seconds=... baseline=<spark s> ratio=<spark/duckdb> target_ratio=3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
+import statistics
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import bench_line, machine  # noqa: E402
 
 from analysis import run  # noqa: E402
 from analysis.definitions import parse_experiment, parse_funnel  # noqa: E402
@@ -34,24 +44,58 @@ from analysis.testdata import EXPERIMENT, generate_events, write_objects  # noqa
 from logdig.config import Settings  # noqa: E402
 from logdig.storage import LocalStore  # noqa: E402
 
-DAYS = ["2026-11-25", "2026-11-26"]
-READ = [*DAYS, "2026-11-27"]  # late-evening events are received after midnight
-TOKENS = ["siteA", "siteB", "siteC", "siteD"]
+FIRST_DAY = date(2026, 11, 18)
+DAYS = [(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(10)]  # 2026-11-18 .. 2026-11-27
+READ = [*DAYS, (FIRST_DAY + timedelta(days=len(DAYS))).isoformat()]  # late events are received after midnight
+TOKENS = ["siteA", "siteB", "siteC"]
 EVENTS_PER_USER = 11.9  # what the generator makes on average
+DUPLICATE_RATE = 0.02
+BAD_PER_OBJECT = 5
+OBJECT_EVENTS = 10_000
+SEED = 1
+TARGET_SECONDS = 10.0
+TARGET_SPEEDUP = 3.0
+SHAPE_FILE = "shape.json"
+
+
+def shape(events: int) -> dict:
+    """Everything the generated data depends on; a cache of another shape is not reused."""
+    return {
+        "events": events,
+        "days": DAYS,
+        "tokens": TOKENS,
+        "duplicate_rate": DUPLICATE_RATE,
+        "bad_per_object": BAD_PER_OBJECT,
+        "object_events": OBJECT_EVENTS,
+        "seed": SEED,
+    }
+
+
+def data_folder(parent: Path, events: int) -> Path:
+    return parent / f"{events}ev-{len(DAYS)}d-{len(TOKENS)}t"
 
 
 def ensure_data(root: Path, events: int) -> int:
+    """Generate the objects into ``root`` unless a complete set of the same shape is there."""
+    marker = root / SHAPE_FILE
+    want = shape(events)
+    if marker.exists() and json.loads(marker.read_text()) == want:
+        return sum(1 for _ in root.glob("2026-*/*.jsonl"))
+    if root.exists():  # interrupted or of another shape: our own folder, start again
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
     store = LocalStore(root)
-    if any(store.list("2026-")):
-        return sum(1 for k in store.list("2026-"))
     users = max(1, round(events / EVENTS_PER_USER / len(DAYS) / len(TOKENS)))
     t = time.perf_counter()
-    generated = generate_events(DAYS, TOKENS, users_per_day=users, seed=1)
-    ds = write_objects(store, generated, batch=10_000, duplicate_rate=0.02, bad_per_object=5, seed=1)
+    generated = generate_events(DAYS, TOKENS, users_per_day=users, seed=SEED)
+    ds = write_objects(
+        store, generated, batch=OBJECT_EVENTS, duplicate_rate=DUPLICATE_RATE, bad_per_object=BAD_PER_OBJECT, seed=SEED
+    )
     print(
         f"generated {len(generated):,} events (+{ds.duplicates:,} repeats, {ds.bad} bad lines) "
         f"in {len(ds.keys)} objects in {time.perf_counter() - t:.1f}s"
     )
+    marker.write_text(json.dumps(want))  # last: the set is complete
     return len(ds.keys)
 
 
@@ -89,52 +133,90 @@ def full_run(engine, settings, store) -> tuple[float, int]:
 
 def load_average() -> str:
     try:
-        return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
     except OSError:  # pragma: no cover - not on every platform
         return "load average unknown"
+
+
+def start_spark():
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    t = time.perf_counter()
+    engine = spark_engine(
+        os.environ.get("SPARK_MASTER", "local[*]"),
+        {
+            "spark.ui.enabled": "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.memory": "4g",
+            "spark.sql.shuffle.partitions": "8",
+        },
+    )
+    engine.session.sparkContext.setLogLevel("ERROR")
+    print(f"(spark session start {time.perf_counter() - t:.1f}s, not counted)")
+    return engine
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--events", type=int, default=1_000_000)
-    p.add_argument("--data", type=Path, help="folder for the generated objects (kept; reused when present)")
+    p.add_argument(
+        "--data", type=Path, help="parent folder for the generated objects (kept; reused when of this shape)"
+    )
     p.add_argument("--engines", default="duckdb,spark")
+    p.add_argument("--runs", type=int, default=3, help="DuckDB runs (the median is reported); Spark runs once")
     args = p.parse_args()
-    root = args.data or Path(tempfile.mkdtemp(prefix="logdig-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
+    parent = args.data or Path(tempfile.mkdtemp(prefix="logdig-bench-"))
+    root = data_folder(parent, args.events)
     objects = ensure_data(root, args.events)
     settings = Settings(data_dir=str(root))
     store = LocalStore(root)
 
-    print(f"machine: {load_average()} (other work on the machine skews every figure; compare ratios)")
-    base, counted = baseline(root)
-    print(f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows, {objects} objects)")
+    print(f"machine: {machine()}; {load_average()} (other work on the machine skews every figure; compare ratios)")
+    print(f"data: {root} ({objects} objects)")
+    bases: list[float] = []
+    clean = 0
+    seconds: dict[str, list[float]] = {}
     for name in args.engines.split(","):
-        if name == "duckdb":
-            engine = duckdb_engine()
-        else:
-            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-            t = time.perf_counter()
-            engine = spark_engine(
-                os.environ.get("SPARK_MASTER", "local[*]"),
-                {
-                    "spark.ui.enabled": "false",
-                    "spark.ui.showConsoleProgress": "false",
-                    "spark.driver.memory": "4g",
-                    "spark.sql.shuffle.partitions": "8",
-                },
+        engine = duckdb_engine() if name == "duckdb" else start_spark()
+        for _ in range(args.runs if name == "duckdb" else 1):
+            if name == "duckdb":  # interleaved with our runs, so both see the same load
+                base, counted = baseline(root)
+                bases.append(base)
+                print(f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows)")
+            elapsed, events = full_run(engine, settings, store)
+            seconds.setdefault(name, []).append(elapsed)
+            clean = events
+            print(
+                f"{name:8s}  all jobs on {events:,} clean events: {elapsed:6.2f}s   "
+                f"{events / elapsed:,.0f} events/s   (after it: {load_average()})"
             )
-            engine.session.sparkContext.setLogLevel("ERROR")
-            print(f"(spark session start {time.perf_counter() - t:.1f}s, not counted)")
-        elapsed, events = full_run(engine, settings, store)
-        print(
-            f"{name:8s}  all jobs on {events:,} clean events: {elapsed:6.2f}s   "
-            f"{events / elapsed:,.0f} events/s   {elapsed / base:5.1f}x baseline   (after it: {load_average()})"
-        )
         if name == "duckdb":
             engine.close()
         else:
             engine.session.stop()
+
+    print(f"machine after: {load_average()}")
+    if "duckdb" in seconds:
+        duck = statistics.median(seconds["duckdb"])
+        base = statistics.median(bases)
+        runs = seconds["duckdb"]
+        print(
+            bench_line(
+                "analysis_duckdb",
+                "seconds",
+                duck,
+                base,
+                base / duck,
+                base / TARGET_SECONDS,
+                target="10s",
+                runs=len(runs),
+                min=min(runs),
+                max=max(runs),
+                events=clean,
+            )
+        )
+        if "spark" in seconds:
+            spark = seconds["spark"][0]
+            print(bench_line("analysis_engines", "duckdb_seconds", duck, spark, spark / duck, TARGET_SPEEDUP))
 
 
 if __name__ == "__main__":
