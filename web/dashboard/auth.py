@@ -64,9 +64,9 @@ class SharedSecretSession(SecureCookieSessionInterface):
 
     def open_session(self, app: Flask, request):
         # Browsers send the cookie to the dashboard's path only. Elsewhere (the collector's
-        # POST /logs above all) an empty session saves building a signing serializer.
+        # POST /logs above all) a null session: no signing serializer, nothing to save.
         if not request.path.startswith(self.get_cookie_path(app)):
-            return self.session_class()
+            return self.make_null_session(app)
         return super().open_session(app, request)
 
     def get_cookie_secure(self, app: Flask) -> bool:
