@@ -28,7 +28,8 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # json_transform writes a JSON value back as its canonical text, so its first character gives
 # its type: '"' a string, 't'/'f' a boolean, '[' an array, '{' an object, anything else a number
 # (digits, '-', NaN, Infinity); null comes out as SQL NULL. Integers have no '.', 'e' or 'E'.
-_NOT_NUMBER = "('\"', 't', 'f', '[', '{')"
+# One contains() on a 5-character string, not `IN (...)`: DuckDB plans every IN list as a join.
+_NOT_NUMBER = "'\"tf[{'"
 _WHITESPACE = "chr(32) || chr(9) || chr(13)"
 BATCH_LINES = 32_768
 
@@ -54,18 +55,19 @@ def _duck_field(v: str, kind: str) -> tuple[str, str]:
     """
     if kind == "string":  # read as VARCHAR: any JSON value, non-strings as their JSON text
         return v, "false"
+    not_number = f"contains({_NOT_NUMBER}, left({v}, 1))"
     if kind == "double":
         return (
-            f"CASE WHEN left({v}, 1) NOT IN {_NOT_NUMBER} THEN TRY_CAST({v} AS DOUBLE) END",
-            f"coalesce(left({v}, 1) IN {_NOT_NUMBER}, false)",
+            f"CASE WHEN NOT {not_number} THEN TRY_CAST({v} AS DOUBLE) END",
+            f"coalesce({not_number}, false)",
         )
     if kind == "long":
-        integer = f"left({v}, 1) NOT IN {_NOT_NUMBER} AND NOT (contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E'))"
+        integer = f"NOT {not_number} AND NOT (contains({v}, '.') OR contains({v}, 'e') OR contains({v}, 'E'))"
         value = f"CASE WHEN {integer} THEN TRY_CAST({v} AS BIGINT) END"
         return value, f"({v} IS NOT NULL AND ({value}) IS NULL)"
     return (
         f"CASE {v} WHEN 'true' THEN true WHEN 'false' THEN false END",
-        f"coalesce({v} NOT IN ('true', 'false'), false)",
+        f"coalesce({v} <> 'true' AND {v} <> 'false', false)",
     )
 
 

@@ -110,88 +110,107 @@ def _int(F: Any, col: Any) -> Any:
     return F.concat(F.lit("0"), col).cast("long")
 
 
-def with_epoch_ms(df: Any, src: str, out: str) -> Any:
-    """Add ``out`` (ms since 1970 UTC, null when invalid) and ``out + '_ok'`` for ISO column ``src``.
+def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
+    """Keep ``keep`` and add, per ``src -> out`` of ``columns`` (ISO text columns), ``out``
+    (ms since 1970 UTC, null when invalid) and ``out + '_ok'``.
 
     Plain arithmetic (Howard Hinnant's days-from-civil), so both engines agree to the
     millisecond on every form the event schema allows. Done in steps so each part is
-    computed once: check the form with one regular expression, cut the parts with plain
-    string functions (the form is known by then, so every part is at a fixed place from
-    the start or the end), then do the arithmetic.
+    computed once (written inline, the engines would repeat the year and zone terms in every
+    expression that uses them), and every column goes through the same steps: each step is a
+    query level for sqlframe to build and the database to plan. Check the form with one
+    regular expression, cut the parts with plain string functions (the form is known by
+    then, so every part is at a fixed place from the start or the end), then do the arithmetic.
     """
     F = api(df).F
-    p = f"_{out}_"
-    keep = [F.col(c) for c in df.columns]
-    ok = F.col(src).rlike(ISO_RE)
-    text = F.when(ok, F.col(src)).otherwise(F.lit("1970-01-01T00:00:00Z"))  # casts see only good forms
-    df = df.select(*keep, ok.alias(p + "ok"), text.alias(p + "text"))
+    kept = [F.col(c) for c in keep]
 
-    t = F.col(p + "text")
+    def c(out: str, k: str) -> Any:
+        return F.col(f"_{out}_{k}")
 
-    def at(pos: int, n: int = 2) -> Any:
-        return _int(F, F.substring(t, pos, n))
+    def step(parts: Any, carry: tuple[str, ...]) -> Any:
+        cols = list(kept)
+        for out in columns.values():
+            cols += [c(out, k) for k in carry]
+            cols += [v.alias(f"_{out}_{k}") for k, v in parts(out).items()]
+        return df.select(*cols)
 
-    # the zone ends the text: 'Z', '+hh:mm' (':' third from the end) or '+hhmm'
-    length = F.length(t)
-    zone_len = (
-        F.when(t.endswith("Z"), F.lit(1)).when(t.substr(length - 2, F.lit(1)) == ":", F.lit(6)).otherwise(F.lit(5))
-    )
-    zone = F.right(t, zone_len)
-    # a fraction: '.' at 20 (after the seconds), its digits up to the zone; milliseconds are the first 3
-    digits = F.least(length - 20 - zone_len, F.lit(3))
-    frac = F.when(F.substring(t, 20, 1) == ".", F.rpad(t.substr(F.lit(21), digits), 3, "0")).otherwise(F.lit("000"))
-    parts = {
-        "y": at(1, 4),
-        "mo": at(6),
-        "d": at(9),
-        "h": at(12),
-        "mi": at(15),
-        "s": F.when(F.substring(t, 17, 1) == ":", at(18)).otherwise(F.lit(0)),
-        "frac": _int(F, frac),
-        "zone": zone,
-    }
-    df = df.select(*keep, F.col(p + "ok"), *[v.alias(p + k) for k, v in parts.items()])
+    def form(out: str) -> dict[str, Any]:
+        src = F.col(next(s for s, o in columns.items() if o == out))
+        return {"ok": src.rlike(ISO_RE), "src": src}
 
-    def c(k: str) -> Any:
-        return F.col(p + k)
+    df = step(form, ())
 
-    # Each intermediate below is its own column, computed once: written inline, the engines
-    # would repeat the year and zone terms in every expression that uses them.
-    z = c("zone")
-    zmin = F.when(z == "Z", F.lit(0)).otherwise(_int(F, F.substring(z, 2, 2)) * 60 + _int(F, F.right(z, F.lit(2))))
-    df = df.select(
-        *keep,
-        *[c(k) for k in ("ok", "mo", "d", "h", "mi", "s", "frac")],
-        zmin.alias(p + "zmin"),
-        (F.substring(z, 1, 1) == "-").alias(p + "west"),
-        (c("y") - F.when(c("mo") <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double").alias(p + "y2"),
-    )
-    y2, zmin = c("y2"), c("zmin")
-    era = F.floor(y2 / 400)
-    df = df.select(
-        *keep,
-        *[c(k) for k in ("d", "h", "mi", "s", "frac")],
-        era.alias(p + "era"),
-        (y2 - era * 400).alias(p + "yoe"),
-        ((c("mo") + 9) % 12).cast("double").alias(p + "mp"),
-        F.when(c("west"), -zmin).otherwise(zmin).alias(p + "offset_min"),
-        (
-            c("ok")
-            & c("mo").between(1, 12)
-            & c("d").between(1, 31)
-            & (c("h") <= 23)
-            & (c("mi") <= 59)
-            & (c("s") <= 59)
-            & (zmin <= 18 * 60)
-        ).alias(p + "valid"),
-    )
-    yoe = c("yoe")
-    doy = F.floor((c("mp") * 153 + 2) / 5) + c("d") - 1
-    doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
-    days = c("era") * 146097 + doe - 719468
-    seconds = ((days * 24 + c("h")) * 60 + c("mi")) * 60 + c("s")
-    ms = (seconds * 1000 + c("frac") - c("offset_min") * 60000).cast("long")
-    return df.select(*keep, F.when(c("valid"), ms).alias(out), c("valid").alias(out + "_ok"))
+    def cut(out: str) -> dict[str, Any]:
+        # casts see only good forms
+        t = F.when(c(out, "ok"), c(out, "src")).otherwise(F.lit("1970-01-01T00:00:00Z"))
+
+        def at(pos: int, n: int = 2) -> Any:
+            return _int(F, F.substring(t, pos, n))
+
+        # the zone ends the text: 'Z', '+hh:mm' (':' third from the end) or '+hhmm'
+        length = F.length(t)
+        zone_len = (
+            F.when(t.endswith("Z"), F.lit(1)).when(t.substr(length - 2, F.lit(1)) == ":", F.lit(6)).otherwise(F.lit(5))
+        )
+        # a fraction: '.' at 20 (after the seconds), its digits up to the zone; milliseconds are the first 3
+        digits = F.least(length - 20 - zone_len, F.lit(3))
+        frac = F.when(F.substring(t, 20, 1) == ".", F.rpad(t.substr(F.lit(21), digits), 3, "0")).otherwise(F.lit("000"))
+        return {
+            "y": at(1, 4),
+            "mo": at(6),
+            "d": at(9),
+            "h": at(12),
+            "mi": at(15),
+            "s": F.when(F.substring(t, 17, 1) == ":", at(18)).otherwise(F.lit(0)),
+            "frac": _int(F, frac),
+            "zone": F.right(t, zone_len),
+        }
+
+    df = step(cut, ("ok",))
+
+    def zone(out: str) -> dict[str, Any]:
+        z = c(out, "zone")
+        return {
+            "zmin": F.when(z == "Z", F.lit(0)).otherwise(
+                _int(F, F.substring(z, 2, 2)) * 60 + _int(F, F.right(z, F.lit(2)))
+            ),
+            "west": F.substring(z, 1, 1) == "-",
+            "y2": (c(out, "y") - F.when(c(out, "mo") <= 2, F.lit(1)).otherwise(F.lit(0))).cast("double"),
+        }
+
+    df = step(zone, ("ok", "mo", "d", "h", "mi", "s", "frac"))
+
+    def era(out: str) -> dict[str, Any]:
+        y2, zmin = c(out, "y2"), c(out, "zmin")
+        e = F.floor(y2 / 400)
+        return {
+            "era": e,
+            "yoe": y2 - e * 400,
+            "mp": ((c(out, "mo") + 9) % 12).cast("double"),
+            "offset_min": F.when(c(out, "west"), -zmin).otherwise(zmin),
+            "valid": (
+                c(out, "ok")
+                & c(out, "mo").between(1, 12)
+                & c(out, "d").between(1, 31)
+                & (c(out, "h") <= 23)
+                & (c(out, "mi") <= 59)
+                & (c(out, "s") <= 59)
+                & (zmin <= 18 * 60)
+            ),
+        }
+
+    df = step(era, ("d", "h", "mi", "s", "frac"))
+    cols = list(kept)
+    for out in columns.values():
+        yoe = c(out, "yoe")
+        doy = F.floor((c(out, "mp") * 153 + 2) / 5) + c(out, "d") - 1
+        doe = yoe * 365 + F.floor(yoe / 4) - F.floor(yoe / 100) + doy
+        days = c(out, "era") * 146097 + doe - 719468
+        seconds = ((days * 24 + c(out, "h")) * 60 + c(out, "mi")) * 60 + c(out, "s")
+        ms = (seconds * 1000 + c(out, "frac") - c(out, "offset_min") * 60000).cast("long")
+        cols += [F.when(c(out, "valid"), ms).alias(out), c(out, "valid").alias(out + "_ok")]
+    return df.select(*cols)
 
 
 def normalise_url(col: Any, F: Any) -> Any:
@@ -211,33 +230,66 @@ def viewport_class(col: Any, F: Any) -> Any:
     return expr.otherwise(F.lit("unknown"))
 
 
+# The fields the jobs and the repeat removal read; the others are only checked.
+CHECKED_ONLY = ("timestamp", "received_at", "user_agent", "viewport_h", "page_w", "page_h")
+KEPT = tuple(n for n in FIELDS if n not in CHECKED_ONLY)
+
+
 def check(raw: Any) -> Any:
     """Add ``_reason`` (null for a good row) and the derived columns to raw typed rows.
 
     ``raw`` carries ``day`` (the object's day folder) and ``_corrupt`` from ``analysis.io``.
     Derived: ``ts_ms`` (client time, ms UTC), ``received_ms``, ``page`` (normalised URL) and ``viewport_class``.
+    Out: the :data:`KEPT` fields, the derived columns, ``day`` and ``_reason``; the fields that
+    are only checked (:data:`CHECKED_ONLY`) are not carried on.
+
+    Three query levels of checks: the rules that need no timestamp are decided on the raw
+    columns (``_before`` for those that come before the timestamp rules in ``_reason``'s
+    order, ``_after`` for the ranges), then the two timestamps are converted together
+    (:func:`with_epoch_ms`), then ``_reason`` picks the first rule broken.
     """
     F = api(raw).F
-    df = raw.select(*[F.col(c) for c in FIELDS], F.col("day"), F.col("_corrupt"))
-    df = with_epoch_ms(df, "timestamp", "ts_ms")
-    df = with_epoch_ms(df, "received_at", "received_ms")
-    reason = F.when(F.col("_corrupt"), F.lit("not a JSON object of the right types"))
+    before = F.when(F.col("_corrupt"), F.lit("not a JSON object of the right types"))
     for name in REQUIRED:
-        reason = reason.when(F.col(name).isNull(), F.lit(f"missing {name}"))
+        before = before.when(F.col(name).isNull(), F.lit(f"missing {name}"))
     for name in NON_EMPTY:
-        reason = reason.when(F.col(name) == "", F.lit(f"empty {name}"))
-    reason = reason.when(~F.col("type").isin(*TYPES), F.lit("unknown type"))
-    reason = reason.when(~F.col("ts_ms_ok"), F.lit("bad timestamp"))
-    reason = reason.when(~F.col("received_ms_ok") | ~F.col("received_at").endswith("Z"), F.lit("bad received_at"))
-    for name, (lo, hi) in RANGES.items():
-        reason = reason.when(F.col(name).isNotNull() & ~F.col(name).between(lo, hi), F.lit(f"{name} out of range"))
+        before = before.when(F.col(name) == "", F.lit(f"empty {name}"))
+    # equalities, not isin: DuckDB plans an IN list as a join
+    known = F.lit(False)
+    for t in TYPES:
+        known = known | (F.col("type") == t)
+    before = before.when(~known, F.lit("unknown type"))
+    after = F.lit(None).cast("string")
+    for name, (lo, hi) in reversed(RANGES.items()):
+        after = F.when(F.col(name).isNotNull() & ~F.col(name).between(lo, hi), F.lit(f"{name} out of range")).otherwise(
+            after
+        )
+    df = raw.select(
+        *[F.col(c) for c in KEPT],
+        F.col("day"),
+        F.col("timestamp"),
+        F.col("received_at"),
+        before.alias("_before"),
+        F.col("received_at").endswith("Z").alias("_received_z"),
+        after.alias("_after"),
+        normalise_url(F.col("current_page"), F).alias("page"),
+        viewport_class(F.col("viewport_w"), F).alias("viewport_class"),
+    )
+    keep = [*KEPT, "day", "page", "viewport_class", "_before", "_received_z", "_after"]
+    df = with_epoch_ms(df, {"timestamp": "ts_ms", "received_at": "received_ms"}, keep)
+    reason = (
+        F.when(F.col("_before").isNotNull(), F.col("_before"))
+        .when(~F.col("ts_ms_ok"), F.lit("bad timestamp"))
+        .when(~F.col("received_ms_ok") | ~F.col("_received_z"), F.lit("bad received_at"))
+        .otherwise(F.col("_after"))
+    )
     return df.select(
-        *[F.col(c) for c in FIELDS],
+        *[F.col(c) for c in KEPT],
         F.col("ts_ms"),
         F.col("received_ms"),
         F.col("day"),
-        normalise_url(F.col("current_page"), F).alias("page"),
-        viewport_class(F.col("viewport_w"), F).alias("viewport_class"),
+        F.col("page"),
+        F.col("viewport_class"),
         reason.alias("_reason"),
     )
 
