@@ -32,6 +32,7 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _NOT_NUMBER = "'\"tf[{'"
 _WHITESPACE = "chr(32) || chr(9) || chr(13)"
 BATCH_LINES = 32_768
+FETCH_DAYS = 4  # days fetched and split at once
 
 
 def day_objects(store: Any, day: str) -> list[str]:
@@ -129,12 +130,15 @@ def duckdb_read(engine: Engine, store: Any, days: Iterable[str], view: str = "ra
     import pyarrow as pa
 
     conn = engine.session._conn
-    tables = []
+    found = []
     for day in days:
         assert DAY.match(day), day
         keys = day_objects(store, day)
         if keys:
-            tables.append(_fetch(store, keys, day))
+            found.append((day, keys))
+    # days side by side: reading, the UTF-8 check and the split into lines let go of the GIL
+    with ThreadPoolExecutor(max_workers=FETCH_DAYS) as pool:
+        tables = list(pool.map(lambda found_day: _fetch(store, found_day[1], found_day[0]), found))
     schema = pa.schema([("line", pa.large_string()), ("day", pa.string())])
     lines = pa.concat_tables(tables) if tables else schema.empty_table()
     # in batches: DuckDB scans one Arrow batch on one thread
