@@ -146,7 +146,8 @@ def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
         t = F.when(c(out, "ok"), c(out, "src")).otherwise(F.lit("1970-01-01T00:00:00Z"))
 
         def at(pos: int, n: int = 2) -> Any:
-            return _int(F, F.substring(t, pos, n))
+            # digits by the form check (the zone parts below may be empty: those keep _int)
+            return F.substring(t, pos, n).cast("long")
 
         # the zone ends the text: 'Z', '+hh:mm' (':' third from the end) or '+hhmm'
         length = F.length(t)
@@ -163,7 +164,7 @@ def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
             "h": at(12),
             "mi": at(15),
             "s": F.when(F.substring(t, 17, 1) == ":", at(18)).otherwise(F.lit(0)),
-            "frac": _int(F, frac),
+            "frac": frac.cast("long"),  # 3 digits
             "zone": F.right(t, zone_len),
         }
 
