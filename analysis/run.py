@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 from analysis import io, schema, stats
@@ -89,11 +90,16 @@ def grouped(df: Any) -> dict[tuple[str, str], list[dict]]:
             order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
             # column by column through Arrow: a Python tuple per row from the cursor costs more
             table = df.session._conn.execute(f"SELECT * FROM ({sql[0]}) ORDER BY {order}").to_arrow_table()
-            keys = zip(table.column("token").to_pylist(), table.column("day").to_pylist(), strict=True)
-            values = zip(*(table.column(n).to_pylist() for n in rest), strict=True)
+            columns = [table.column(n).to_pylist() for n in rest]
+            items = [dict(zip(rest, row, strict=True)) for row in zip(*columns, strict=True)]
+            # the rows come sorted by token and day: each key's rows are one slice of the list
             out: dict[tuple[str, str], list[dict]] = defaultdict(list)
-            for key, row in zip(keys, values, strict=True):
-                out[key].append(dict(zip(rest, row, strict=True)))
+            start = 0
+            keys = zip(table.column("token").to_pylist(), table.column("day").to_pylist(), strict=True)
+            for key, run in groupby(keys):
+                end = start + sum(1 for _ in run)
+                out[key] = items[start:end]
+                start = end
             return out
     return _group(rows(df))
 
