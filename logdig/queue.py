@@ -96,7 +96,7 @@ for i = 1, #fresh, CHUNK do
 end
 redis.call('EXPIRE', KEYS[4], lifetime)
 redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
-redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh)
+if #fresh < n then redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh) end
 return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
 

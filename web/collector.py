@@ -133,7 +133,8 @@ def _collect(origin: str | None) -> Response:
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
             lines.append((event.token, event.event_id, stored(event)))
-    checked.rejected.sort(key=lambda r: r["index"])
+    if checked.rejected:
+        checked.rejected.sort(key=lambda r: r["index"])
 
     if not lines:
         # Nothing to take: the first problem names the field; all of them are listed.
