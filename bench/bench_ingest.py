@@ -1,6 +1,6 @@
 """Ingest: `logdig web` (gunicorn, production settings) in front of a private redis-server.
 
-    python3 bench/bench_ingest.py [--runs 5] [--seconds 3] [--workers 2] [--profile [--profile-batch 1]]
+    python3 bench/bench_ingest.py [--runs 7] [--seconds 2] [--workers 2] [--profile [--profile-batch 1]]
 
 Load comes from wrk (Debian package) with a Lua script that gives every event a
 unique event_id (thread id from setup(thread), a per-run nonce and a counter), so
@@ -183,8 +183,8 @@ def profile(ours, null, redis, redis_pid: int, folder: str, seconds: float, gil:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=5, help="pairs of runs (ours, null) for each batch size")
-    ap.add_argument("--seconds", type=float, default=3)
+    ap.add_argument("--runs", type=int, default=7, help="pairs of runs (ours, null) for each batch size")
+    ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--connections", type=int, default=16, help="wrk connections for the maximum rate")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (default: nproc)")
     ap.add_argument("--profile", action="store_true", help="py-spy one worker and print the top costs")
