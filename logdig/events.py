@@ -279,7 +279,8 @@ class StoredLines:
     newline): the client's fields, then the server's (received_at, user agent, ip).
 
     Encoded once, at ingest, so a retried flush writes exactly the same bytes and the
-    SHA-256 name stays the same. received_at comes last so received_day() finds it.
+    SHA-256 name stays the same. received_at follows every client field, so the last
+    "received_at" in a line is the server's and received_day() can find it.
     """
 
     def __init__(self, received: str, privacy: Privacy = Privacy(), ip: str | None = None):
