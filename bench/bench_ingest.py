@@ -257,7 +257,9 @@ def main() -> None:
                 p99s.append(r.p99_ms)
                 rates.append(r.rps)
                 null_p99s.append(n.p99_ms)
-            p99, rate, null_p99 = median(p99s), median(rates), median(null_p99s)
+            # wrk now and then prints a latency its own table can't hold (parsed as nan): skip it.
+            p99, null_p99 = (median([x for x in v if x == x] or [float("nan")]) for v in (p99s, null_p99s))
+            rate = median(rates)
             print(
                 f"  p99 at c={c}: {p99:.2f} ms at {rate:.0f} req/s ({rate / ev['logdig', 1]:.0%} of max); "
                 f"null collector at c={c}: {null_p99:.2f} ms"
