@@ -26,27 +26,17 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import shutil
 import subprocess
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from common import bench_line, machine, median, need
 
+from tests.helpers import system_chromium
 from web.tracker import TRACKER_FILE, install_tag, render_page
 
 PLAUSIBLE = 2560  # bytes, Plausible's published script size
 TARGET_MS = 0.1
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 CLICKS_JS = """
 async ([n, pause]) => {
@@ -150,23 +140,12 @@ def main() -> None:
     raw, gz, br = sizes()
     print(f"  clicktracker.js: {raw} bytes, gzip -9 {gz} bytes, brotli 11 {br} bytes (Plausible: {PLAUSIBLE})")
 
-    from playwright.sync_api import sync_playwright
-
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
-    home = tempfile.mkdtemp(prefix="logdig-bench-chromium-")
-    env = {
-        **os.environ,
-        "HOME": home,
-        "XDG_CONFIG_HOME": f"{home}/config",
-        "XDG_CACHE_HOME": f"{home}/cache",
-        "XDG_DATA_HOME": f"{home}/data",
-    }
     with_ms, without_ms, outboxes = [], [], []
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS, env=env)
+        with system_chromium() as browser:
             for run in range(args.runs):
                 a = clicks(browser, base, "with.html", args.clicks, args.pause)
                 b = clicks(browser, base, "without.html", args.clicks, args.pause)
@@ -182,10 +161,8 @@ def main() -> None:
             Site.down = True
             down = clicks(browser, base, "with.html", 600, 0)
             nodown = clicks(browser, base, "without.html", 600, 0)
-            browser.close()
     finally:
         server.shutdown()
-        shutil.rmtree(home, ignore_errors=True)
     cost = max(median(with_ms) - median(without_ms), 1e-6)
     full = [t for t, q in zip(down["times"][-100:], [500] * 100, strict=False)]
     down_cost = median(full) - median(nodown["times"][-100:])

@@ -7,9 +7,7 @@ per test session; each test gets an empty Redis database and a fresh bucket.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ import pytest
 from redis import Redis
 
 from logdig.config import Settings
-from tests.helpers import private_redis
+from tests.helpers import private_redis, system_chromium
 
 
 def _require(binary: str) -> str:
@@ -30,33 +28,13 @@ def _require(binary: str) -> str:
     return path
 
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     """One system Chromium per test session, shared by the tracker and dashboard tests:
     Playwright's sync API runs once per thread, and contexts are cheap where browsers are not."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    executable = _require("chromium")
-    home = tempfile.mkdtemp(prefix="logdig-chromium-")
-    env = {
-        **os.environ,
-        "HOME": home,
-        **{k: f"{home}/{k.lower()}" for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")},
-    }
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, env=env)
+    pytest.importorskip("playwright.sync_api")
+    with system_chromium(_require("chromium")) as browser:
         yield browser
-        browser.close()
-    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -145,3 +145,40 @@ def private_redis(maxmemory: str | None = None) -> Iterator[RedisServer]:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# Playwright drives the system Chromium (never `playwright install`); these flags keep it
+# quiet and sandbox-free in containers.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextlib.contextmanager
+def system_chromium(executable: str | None = None) -> Iterator[Any]:
+    """A Playwright browser on the system Chromium, with a throwaway HOME and XDG folders
+    so it writes nothing to the user's own."""
+    from playwright.sync_api import sync_playwright
+
+    home = tempfile.mkdtemp(prefix="logdig-chromium-")
+    env = {
+        **os.environ,
+        "HOME": home,
+        **{k: f"{home}/{k.lower()}" for k in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME")},
+    }
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=executable or shutil.which("chromium"), args=CHROMIUM_ARGS, env=env
+            )
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
