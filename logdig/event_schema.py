@@ -62,7 +62,8 @@ def _event_struct() -> type[msgspec.Struct]:
     return msgspec.defstruct("Event", fields, kw_only=True, forbid_unknown_fields=True)
 
 
-_PYTHON: dict[str, Any] = {"string": str, "number": float, "integer": int, "boolean": bool}
+# The scalar types of _TYPES, as isinstance() takes them (a generic dict[...] it does not).
+_PYTHON: dict[str, type] = {name: kind for name, kind in _TYPES.items() if isinstance(kind, type)}
 
 
 def _rule(rule: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
