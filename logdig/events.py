@@ -125,6 +125,14 @@ def _props_problems(props: dict[str, Any], size: int | None = None) -> list[dict
     return errors
 
 
+def _to_event(fields: dict[str, Any], strict: bool) -> Event:
+    """The Struct's checks, then the schema's conditional rules; ValidationError if either fails."""
+    event = msgspec.convert(fields, Event, strict=strict)
+    if not conforms(event):
+        raise msgspec.ValidationError("the schema's conditional rules")
+    return event
+
+
 def _check(event: Any) -> tuple[list[dict[str, str]], Event | None]:
     """(what is wrong, the Event when nothing is) for one decoded event."""
     if not isinstance(event, dict):
@@ -132,9 +140,7 @@ def _check(event: Any) -> tuple[list[dict[str, str]], Event | None]:
     errors = [{"field": f, "reason": "set by the server; do not send it"} for f in SERVER_FIELDS if f in event]
     clean = {k: v for k, v in event.items() if k not in SERVER_FIELDS}
     try:
-        checked = msgspec.convert(clean, Event)
-        if not conforms(checked):
-            raise msgspec.ValidationError
+        checked = _to_event(clean, strict=True)
     except msgspec.ValidationError:
         # jsonschema decides and explains. When it finds nothing the Struct was merely
         # stricter (5.0 for an integer): convert leniently, which gives 5.
@@ -142,9 +148,7 @@ def _check(event: Any) -> tuple[list[dict[str, str]], Event | None]:
         checked = None
         if not errors:
             try:
-                checked = msgspec.convert(clean, Event, strict=False)
-                if not conforms(checked):
-                    raise msgspec.ValidationError("the schema's conditional rules")
+                checked = _to_event(clean, strict=False)
             except msgspec.ValidationError as e:
                 errors.append({"field": "event", "reason": str(e)[:200]})
     if isinstance(event.get("props"), dict):
