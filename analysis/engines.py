@@ -8,6 +8,7 @@ on a PySpark DataFrame in the same process (which the parity test does).
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from types import ModuleType
@@ -46,6 +47,41 @@ def api(df: Any) -> Api:
     from pyspark.sql.window import Window
 
     return Api(F, Window, T)
+
+
+STAGE_PREFIX = "_logdig_stage_"
+_stages = itertools.count(1)
+
+
+def stage(df: Any) -> Any:
+    """``df`` as a fresh one-table DataFrame, to start a long chain of steps from.
+
+    sqlframe copies (and hashes) the whole query tree at every step, so a chain of steps
+    costs Python time that grows with the square of its length. On DuckDB the query
+    becomes a view that later steps read by name, so their tree starts again from one
+    table; DuckDB inlines the view into the query that reads it, so nothing is computed
+    or stored here. :func:`drop_stages` removes the views. On Spark, ``df`` itself: its
+    steps are cheap to build.
+    """
+    if not _is_sqlframe(df):
+        return df
+    sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+    if len(sql) != 1:  # pragma: no cover - only cached frames give several statements
+        return df
+    name = f"{STAGE_PREFIX}{next(_stages)}"
+    conn = df.session._conn
+    conn.execute(f"CREATE VIEW {name} AS {sql[0]}")
+    # the columns from DESCRIBE: sqlframe's own lookup binds every view of the database
+    df.session.catalog.add_table(name, {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {name}").fetchall()})
+    return df.session.table(name)
+
+
+def drop_stages(session: Any) -> None:
+    """Drop the views :func:`stage` made on a DuckDB session."""
+    conn = session._conn
+    names = conn.execute("SELECT view_name FROM duckdb_views() WHERE starts_with(view_name, ?)", [STAGE_PREFIX])
+    for (name,) in names.fetchall():
+        conn.execute(f"DROP VIEW IF EXISTS {name}")
 
 
 @dataclass

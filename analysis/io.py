@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from analysis.engines import Engine
+from analysis.engines import Engine, drop_stages
 from analysis.schema import CORRUPT, FIELDS, struct_type
 
 DAY_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})/[0-9a-f]{64}\.jsonl$")
@@ -148,8 +148,9 @@ def duckdb_read(engine: Engine, store: Any, days: Iterable[str], view: str = "ra
 
 
 def duckdb_release(engine: Engine, view: str = "raw_events") -> None:
-    """Drop the raw lines once the checked rows are stored."""
+    """Drop the raw lines, and the views over them, once the checked rows are stored."""
     conn = engine.session._conn
+    drop_stages(engine.session)
     conn.execute(f"DROP VIEW IF EXISTS {view}")
     conn.unregister(RAW_LINES)
 

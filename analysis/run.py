@@ -88,10 +88,9 @@ def grouped(df: Any) -> dict[tuple[str, str], list[dict]]:
             if not rest:  # pragma: no cover - every job has columns besides its keys
                 return _group(rows(df))
             order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
-            # column by column through Arrow: a Python tuple per row from the cursor costs more
+            # dicts built by Arrow: a Python tuple per row from the cursor costs more
             table = df.session._conn.execute(f"SELECT * FROM ({sql[0]}) ORDER BY {order}").to_arrow_table()
-            columns = [table.column(n).to_pylist() for n in rest]
-            items = [dict(zip(rest, row, strict=True)) for row in zip(*columns, strict=True)]
+            items = table.select(rest).to_pylist()
             # the rows come sorted by token and day: each key's rows are one slice of the list
             out: dict[tuple[str, str], list[dict]] = defaultdict(list)
             start = 0

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.engines import api
+from analysis.engines import api, stage
 
 # name -> kind; kinds: string, double, long, bool
 FIELDS: dict[str, str] = {
@@ -118,7 +118,8 @@ def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
     millisecond on every form the event schema allows. Done in steps so each part is
     computed once (written inline, the engines would repeat the year and zone terms in every
     expression that uses them), and every column goes through the same steps: each step is a
-    query level for sqlframe to build and the database to plan. Check the form with one
+    query level for sqlframe to build and the database to plan (each starts from a
+    :func:`~analysis.engines.stage`, so sqlframe does not copy the levels before it again). Check the form with one
     regular expression, cut the parts with plain string functions (the form is known by
     then, so every part is at a fixed place from the start or the end), then do the arithmetic.
     """
@@ -133,7 +134,7 @@ def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
         for out in columns.values():
             cols += [c(out, k) for k in carry]
             cols += [v.alias(f"_{out}_{k}") for k, v in parts(out).items()]
-        return df.select(*cols)
+        return stage(df.select(*cols))
 
     def form(out: str) -> dict[str, Any]:
         src = F.col(next(s for s, o in columns.items() if o == out))
@@ -277,7 +278,7 @@ def check(raw: Any) -> Any:
         viewport_class(F.col("viewport_w"), F).alias("viewport_class"),
     )
     keep = [*KEPT, "day", "page", "viewport_class", "_before", "_received_z", "_after"]
-    df = with_epoch_ms(df, {"timestamp": "ts_ms", "received_at": "received_ms"}, keep)
+    df = with_epoch_ms(stage(df), {"timestamp": "ts_ms", "received_at": "received_ms"}, keep)
     reason = (
         F.when(F.col("_before").isNotNull(), F.col("_before"))
         .when(~F.col("ts_ms_ok"), F.lit("bad timestamp"))
