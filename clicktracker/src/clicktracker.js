@@ -66,12 +66,13 @@
 
     // The outbox: a JSON array of events in storage, oldest first, shared by the tabs.
     // New events first wait in pending, in memory, so that a click costs no storage work.
-    // persist() moves them into the stored outbox at every send attempt and on hide,
-    // giving each its event_id. It drops an event too large for any request (huge props),
+    // persist() moves them into the stored outbox at the latest 300 ms after they come
+    // (see emit) and on hide, giving each its event_id. It drops an event too large for any request (huge props),
     // the oldest events beyond the cap, and the ids in done (answered by the collector);
     // the dropped events are counted. Returns the outbox.
     var pending = [];
-    var persist = (done = [], dropped = 0) => {
+    var saving;
+    var persist = (dropped = 0, done = []) => {
       var q = (safe(() => JSON.parse(get('logdig_q')))() || []).filter((e) => !done.includes(e.event_id));
       q.push(...pending.splice(0).filter((e) => ((e.event_id = random()), JSON.stringify(e).length < 6e4) || !++dropped));
       count('logdig_drop', q.splice(0, q.length - maxOutbox).length + dropped);
@@ -84,30 +85,33 @@
     // timer: a pending send (or retry), or 1 while a request is in flight (one at a time).
     var timer;
     var fails = 0;
-    var schedule = (ms) => timer || (timer = setTimeout(() => send((timer = 0)), ms));
     // One batch by fetch(keepalive) as text/plain (no CORS preflight). Events leave the
     // outbox only on an answer: 2xx (its "rejected" would never succeed: dropped and
     // counted) or another 4xx (all dropped and counted). A network error, 429 or 5xx
     // keeps them and retries with jittered exponential backoff. Only the ids sent here
-    // are removed, so events that other tabs added meanwhile stay.
+    // are removed, so events that other tabs added meanwhile stay. While a retry or the
+    // next batch waits, or a request is in flight, it only persists.
     var send = safe(() => {
       var b = batch(persist());
       var sent = b.map((e) => e.event_id);
       var status, answered;
       b[0] &&
+        !timer &&
         ((timer = 1),
         fetch(endpoint, {method: 'POST', body: JSON.stringify(b), keepalive: true})
           .then((r) => ((status = r.status), r.json()))
           // The answer, or the error (network, or a body that is not JSON).
           .then(
             (answered = safe((answer) => {
-              timer = 0;
-              // 2xx, or 4xx but 429 (status is undefined when the network failed).
-              if ((status < 500) ^ (status == 429)) {
-                persist(sent, status > 299 ? sent.length : ~~answer.rejected?.length);
-                fails = 0;
-                schedule(0);
-              } else schedule(Math.min(6e4, 1e3 * 2 ** fails++) * (0.5 + Math.random()));
+              timer = 0; // first: should anything below throw, the next event still sends
+              // 2xx, or 4xx but 429 (status is undefined when the network failed): these
+              // are done, on to the next batch. Else a retry, with backoff.
+              timer = setTimeout(
+                () => send((timer = 0)),
+                (status < 500) ^ (status == 429)
+                  ? (persist(status > 299 ? sent.length : ~~answer.rejected?.length, sent), (fails = 0))
+                  : Math.min(6e4, 1e3 * 2 ** fails++) * (0.5 + Math.random())
+              );
             })),
             answered
           ));
@@ -138,9 +142,10 @@
         page_h: d.documentElement.scrollHeight,
         ...fields
       };
-      // Into pending, and a send 300 ms later (unless a send, request or retry is already
-      // waiting).
-      off || (pending.push(e), schedule(300));
+      // Into pending, and 300 ms later into the stored outbox and sent (unless a send,
+      // request or retry is waiting: then only stored, since a retry can wait a minute and
+      // a crash, with no pagehide, would lose what waits in memory).
+      off || (pending.push(e), (saving ||= setTimeout(() => send((saving = 0)), 300)));
     };
 
     // Page views on load and on single-page navigation, with a page leave for the one

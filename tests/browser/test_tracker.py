@@ -220,7 +220,7 @@ def test_collector_down_events_survive_reload_and_arrive_exactly_once(tab: Tab, 
         page.reload()  # the outbox is in localStorage; the reload also beacons (in vain)
         page.wait_for_function("!!(window.logdig && window.logdig.track)")
         page.click("#tile")
-        # The click reaches the stored outbox at the next attempt to send (a retry now).
+        # The click reaches the stored outbox 300 ms after it comes (a retry may be waiting).
         page.wait_for_function(
             "JSON.parse(localStorage.getItem('logdig_q')).filter(e => e.type === 'click').length === 3", timeout=10000
         )
@@ -244,6 +244,37 @@ def test_collector_down_events_survive_reload_and_arrive_exactly_once(tab: Tab, 
     assert page.evaluate("localStorage.getItem('logdig_drop')") in (None, "0")
 
 
+def test_events_reach_storage_within_300_ms_while_a_retry_waits(tab: Tab, pipeline: Pipeline) -> None:
+    """A crash has no pagehide: what waits in memory is lost. The collector failing, the
+    tracker's retry waits seconds (backoff), but a new event is written to the stored outbox
+    300 ms after it comes, not with that retry."""
+    refused = []
+
+    def refuse(route: object) -> None:
+        refused.append(time.monotonic())
+        route.abort("connectionrefused")
+
+    tab.context.route(f"{pipeline.url}/logs", refuse)
+    page = tab.open(f"{pipeline.site.url}/demo/products.html")
+    # Three failures: the next retry is 2-6 s away (backoff 0.5-1.5 s, 1-3 s, then 2-6 s).
+    deadline = time.monotonic() + 15
+    while len(refused) < 3 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert len(refused) == 3, f"the tracker tried {len(refused)} times"
+    page.evaluate("logdig.track('while_failing')")
+    clicked = time.monotonic()
+    page.wait_for_function(
+        "(JSON.parse(localStorage.getItem('logdig_q') || '[]')).some(e => e.name === 'while_failing')", timeout=1500
+    )
+    assert len(refused) == 3, "a send went out before the retry was due"
+    assert time.monotonic() - clicked < 1.5
+
+    tab.context.unroute(f"{pipeline.url}/logs")
+    user_key = tab.user_key(page)
+    events = pipeline.wait_for(user_key, lambda ev: of_type(ev, "custom"), timeout=30)
+    assert [e["name"] for e in of_type(events, "custom")] == ["while_failing"]
+
+
 def test_outbox_cap_holds_and_drops_the_oldest(tab: Tab, pipeline: Pipeline) -> None:
     pipeline.site.attrs = {"max-outbox": "5"}
     tab.context.route(f"{pipeline.url}/logs", lambda route: route.abort("connectionrefused"))
@@ -251,7 +282,7 @@ def test_outbox_cap_holds_and_drops_the_oldest(tab: Tab, pipeline: Pipeline) -> 
     user_key = tab.user_key(page)
     for n in range(12):
         page.evaluate("n => logdig.track('step', {n})", n)
-    # New events reach the stored outbox at the next send attempt (or on hide).
+    # New events reach the stored outbox 300 ms after they come (or on hide).
     page.wait_for_function("+localStorage.getItem('logdig_drop') === 8", timeout=10000)
     outbox = page.evaluate("JSON.parse(localStorage.getItem('logdig_q'))")
     assert len(outbox) == 5
