@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import orjson
-from common import bench_line, free_port, machine, process, redis_server, wait_http
+from common import LOGDIG, bench_line, free_port, machine, process, redis_server, wait_http
 
 from logdig.queue import Sites
 from tests.helpers import make_event
@@ -109,9 +109,9 @@ def main() -> None:
         }
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
         with (
-            process(["logdig", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"], env, **quiet),
-            process(["logdig", "worker"], env, **quiet),
-            process(["logdig", "scheduler"], env, **quiet),
+            process([*LOGDIG, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"], env, **quiet),
+            process([*LOGDIG, "worker"], env, **quiet),
+            process([*LOGDIG, "scheduler"], env, **quiet),
         ):
             wait_http(f"http://127.0.0.1:{port}/readyz")
             time.sleep(1)

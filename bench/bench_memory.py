@@ -27,7 +27,7 @@ import time
 
 import orjson
 from bench_ingest import TOKEN, lua_script, reset
-from common import bench_line, children, gunicorn, machine, process, redis_server, rss_kib, wrk
+from common import LOGDIG, bench_line, children, gunicorn, machine, process, redis_server, rss_kib, wrk
 
 from logdig.queue import QUEUE, STATS, EventQueue, IngestLimits
 
@@ -79,7 +79,7 @@ def rq_rss(server, flushes: int, folder: str) -> tuple[int, int]:
     redis.flushall()
     queue = EventQueue(redis)
     env = {"LOGDIG_REDIS_URL": server.url, "LOGDIG_DATA_DIR": f"{folder}/data", "LOGDIG_BATCH_MIN": "100"}
-    with process(["logdig", "worker"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+    with process([*LOGDIG, "worker"], env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
         jobs = Queue(QUEUE_NAME, connection=redis)
         limits = IngestLimits(queue_max=10**9, dedupe_window=60)
         first = 0

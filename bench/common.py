@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# `logdig` run from this checkout (processes start in ROOT): the code measured is the code
+# here, whatever `logdig` on PATH points at, or without one.
+LOGDIG = [sys.executable, "-m", "logdig.cli"]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
@@ -144,7 +147,7 @@ def gunicorn(kind: str, redis_url: str, workers: int, env: dict[str, str] | None
     with the same gunicorn settings. Yields (base URL, master pid)."""
     port = free_port()
     if kind == "logdig":
-        cmd = ["logdig", "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        cmd = [*LOGDIG, "web", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     else:
         cmd = [
             sys.executable,
