@@ -173,3 +173,33 @@ def test_awkward_lines_are_typed_by_sparks_rules(duck, tmp_path, broken_utf8):
     assert math.isnan(nan["x"]) and nan["y"] == float("inf") and nan["page_w"] == float("-inf")
     if broken_utf8:  # read with the bad bytes replaced, as Spark does
         assert "bad \ufffd utf8" in rows
+
+
+def test_stage_keeps_the_rows_and_its_views_go_with_the_raw_lines(duck, tmp_path):
+    from analysis import io
+    from analysis.engines import STAGE_PREFIX, api, stage
+
+    store = store_lines(tmp_path, "2026-11-25", [event(event_id=f"e{i}", x=float(i)) for i in range(5)])
+    raw = io.read_raw(duck, None, store, ["2026-11-25"])
+    F = api(raw).F
+    direct = raw.select("event_id", (F.col("x") * 2).alias("x2")).filter(F.col("x2") > 2)
+    staged = stage(stage(raw.select("event_id", (F.col("x") * 2).alias("x2"))).filter(F.col("x2") > 2))
+    assert staged.columns == direct.columns == ["event_id", "x2"]
+    assert sorted(run.rows(staged), key=str) == sorted(run.rows(direct), key=str)
+    assert [r["event_id"] for r in sorted(run.rows(staged), key=lambda r: r["x2"])] == ["e2", "e3", "e4"]
+
+    def views() -> list[str]:
+        found = duck.session._conn.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+        return [name for (name,) in found if name.startswith(STAGE_PREFIX)]
+
+    assert len(views()) == 2
+    io.duckdb_release(duck)
+    assert views() == []
+
+
+@pytest.mark.spark
+def test_stage_is_the_frame_itself_on_spark(spark):
+    from analysis.engines import stage
+
+    df = spark.session.createDataFrame([("a", 1)], ["event_id", "x"])
+    assert stage(df) is df
