@@ -79,6 +79,28 @@ def test_overlay_draws_over_the_live_page_from_the_dashboard_link(chromium, worl
     context.close()
 
 
+def test_overlay_steps_aside_on_another_page_of_a_single_page_app(chromium, world: World):
+    context = chromium.new_context(viewport=DESKTOP)
+    tab = Tab(context.new_page())
+    page = tab.page
+    page.goto(overlay_href(chromium, world))
+    page.wait_for_selector("#logdig-overlay[data-cells]", state="attached")
+    root = "#logdig-overlay"
+    assert page.locator(root).is_visible() and page.locator(f"{root}[data-away]").count() == 0
+    # The app moves to another page without a load: that page's heat map is not this one.
+    page.evaluate("history.pushState({}, '', '/another-page')")
+    page.wait_for_selector(f"{root}[data-away]", state="attached")
+    assert not page.locator(root).is_visible()
+    assert "another page" in page.locator("#logdig-overlay-bar span").inner_text()
+    # Back to the page (popstate): drawn again.
+    page.evaluate("history.back()")
+    page.wait_for_function("() => !document.querySelector('#logdig-overlay[data-away]')")
+    page.wait_for_selector(f"{root}[data-cells]", state="visible")
+    assert int(page.locator(root).get_attribute("data-cells")) > 0
+    assert tab.errors == []
+    context.close()
+
+
 def test_overlay_follows_the_width_it_is_opened_at(chromium, world: World):
     context = chromium.new_context(viewport=PHONE)
     tab = Tab(context.new_page())

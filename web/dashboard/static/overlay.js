@@ -13,6 +13,10 @@
  * the page lives in shadow roots (the host page's CSS stays out), carries
  * data-logdig-ignore (the tracker does not record clicks on it), and gets its text
  * through textContent only: selectors and counts come from event data.
+ *
+ * The link is signed for one page. When a single-page app moves to another URL (pushState,
+ * popstate, hashchange), the overlay draws again; on another page it hides the heat map and
+ * says so, and it comes back when the app returns to the page.
  */
 (function (w, d) {
   'use strict';
@@ -31,6 +35,13 @@
     Object.assign(e.style, style);
     if (text != null) e.textContent = text;
     return e;
+  }
+
+  // The page as the analysis names it (analysis/schema.py normalise_url): no query, no
+  // fragment, no trailing slashes.
+  function pageOf(href) {
+    var base = href.split('?')[0].split('#')[0];
+    return base.replace(/\/+$/, '') || base;
   }
 
   function viewportClass(width) {
@@ -157,6 +168,9 @@
 
   function render() {
     if (root) root.remove();
+    // A single-page app may have moved on to another page: its heat map is not this one's.
+    here = w.location.href;
+    var away = pageOf(here) !== data.page;
     var width = w.innerWidth;
     var de = d.documentElement;
     var pageW = Math.max(de.scrollWidth, width);
@@ -171,7 +185,7 @@
       height: pageH + 'px',
       pointerEvents: 'none',
       zIndex: '2147483646',
-      display: shown ? 'block' : 'none'
+      display: shown && !away ? 'block' : 'none'
     });
     root.id = ROOT_ID;
     var layer = root.attachShadow({mode: 'open'});
@@ -184,24 +198,33 @@
     root.setAttribute('data-viewport-class', cls);
     root.setAttribute('data-cells', String(drawn));
     root.setAttribute('data-badges', String(labelled));
+    if (away) root.setAttribute('data-away', '');
     d.body.appendChild(root);
     var total = cells.reduce(function (s, c) {
       return s + c[2];
     }, 0);
     var bar = d.getElementById(ROOT_ID + '-bar');
     if (bar) bar.remove();
-    bar = toolbar('LogDig heat map · ' + cls + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to);
-    bar.ui.appendChild(
-      button(shown ? 'Hide' : 'Show', function () {
-        shown = !shown;
-        render();
-      })
-    );
+    if (away) {
+      bar = toolbar('LogDig heat map of ' + data.page + ': this is another page. Open its overlay from the dashboard.');
+    } else {
+      bar = toolbar('LogDig heat map · ' + cls + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to);
+      bar.ui.appendChild(
+        button(shown ? 'Hide' : 'Show', function () {
+          shown = !shown;
+          render();
+        })
+      );
+    }
     bar.ui.appendChild(
       button('Close', function () {
         root.remove();
         bar.remove();
         w.removeEventListener('resize', onResize);
+        w.removeEventListener('popstate', onNavigate);
+        w.removeEventListener('hashchange', onNavigate);
+        clearInterval(watch);
+        clearTimeout(timer);
       })
     );
     d.body.appendChild(bar);
@@ -230,6 +253,14 @@
     timer = setTimeout(render, 150);
   }
 
+  // Navigation without a load (pushState has no event): draw again when the URL changes,
+  // a moment later so the app has drawn the new page.
+  var here = '';
+  var watch = 0;
+  function onNavigate() {
+    if (w.location.href !== here) onResize();
+  }
+
   var url = new URL('overlay/data', script.src);
   url.searchParams.set('sig', sig);
   fetch(url, {credentials: 'omit', cache: 'no-store'})
@@ -247,6 +278,9 @@
       data = res.body;
       whenReady(render);
       w.addEventListener('resize', onResize);
+      w.addEventListener('popstate', onNavigate);
+      w.addEventListener('hashchange', onNavigate);
+      watch = setInterval(onNavigate, 500);
       // Images and fonts that load later move things: draw again once the page is loaded.
       if (d.readyState !== 'complete') w.addEventListener('load', render);
     })
