@@ -138,6 +138,12 @@ def load_average() -> str:
         return "load average unknown"
 
 
+def peak_rss_mib() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 def start_spark():
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     t = time.perf_counter()
@@ -191,6 +197,7 @@ def main() -> None:
             )
         if name == "duckdb":
             engine.close()
+            print(f"duckdb    peak RSS of this process: {peak_rss_mib():,.0f} MiB")
         else:
             engine.session.stop()
 
