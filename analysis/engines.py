@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 ENGINES = ("duckdb", "spark")
+TIMEZONE = "UTC"  # both engines read and write times in UTC
 
 
 class EngineError(RuntimeError):
@@ -105,12 +106,20 @@ def duckdb_engine(threads: int | None = None) -> Engine:
     from sqlframe.duckdb import DuckDBSession
 
     conn = duckdb.connect(":memory:")
-    conn.execute("SET TimeZone = 'UTC'")
+    conn.execute(f"SET TimeZone = '{TIMEZONE}'")
     if threads:
         conn.execute(f"SET threads = {int(threads)}")
     # sqlframe sessions are process singletons; start a new one on our own connection.
     _BaseSession._instance = None
     return Engine("duckdb", DuckDBSession(conn=conn))
+
+
+def duckdb_cursor(session: Any) -> Any:
+    """Another connection to a DuckDB session's database, for use from another thread (a
+    connection serves one thread at a time). Session settings are not shared: set again."""
+    cursor = session._conn.cursor()
+    cursor.execute(f"SET TimeZone = '{TIMEZONE}'")
+    return cursor
 
 
 def spark_engine(master: str | None = None, conf: dict[str, str] | None = None) -> Engine:
@@ -132,7 +141,7 @@ def spark_engine(master: str | None = None, conf: dict[str, str] | None = None) 
     if master or os.environ.get("SPARK_MASTER") or not SparkConf().contains("spark.master"):
         # spark-submit --master ... wins unless a master is asked for here
         builder = builder.master(master or os.environ.get("SPARK_MASTER", "local[*]"))
-    builder = builder.config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.session.timeZone", TIMEZONE)
     for key, value in (conf or {}).items():
         builder = builder.config(key, value)
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import groupby
@@ -22,7 +23,7 @@ from typing import Any
 
 from analysis import io, schema, stats
 from analysis.definitions import Experiment, Funnel
-from analysis.engines import Engine, api
+from analysis.engines import Engine, api, duckdb_cursor
 from analysis.jobs import JOBS, heatmap, pages
 from analysis.jobs import experiments as experiments_job
 from analysis.jobs import funnels as funnels_job
@@ -81,26 +82,74 @@ def grouped(df: Any) -> dict[tuple[str, str], list[dict]]:
     compare by code point either way) and Python only cuts the rows into dicts; sorting a
     heat map grid (~4 * 10^5 cells) with a Python key cost seconds. Elsewhere Python sorts.
     """
-    if _is_duckdb(df):
-        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
-        if len(sql) == 1:
-            rest = [n for n in df.columns if n not in ("token", "day")]
-            if not rest:  # pragma: no cover - every job has columns besides its keys
-                return _group(rows(df))
-            order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
-            # dicts built by Arrow: a Python tuple per row from the cursor costs more
-            table = df.session._conn.execute(f"SELECT * FROM ({sql[0]}) ORDER BY {order}").to_arrow_table()
-            items = table.select(rest).to_pylist()
-            # the rows come sorted by token and day: each key's rows are one slice of the list
-            out: dict[tuple[str, str], list[dict]] = defaultdict(list)
-            start = 0
-            keys = zip(table.column("token").to_pylist(), table.column("day").to_pylist(), strict=True)
-            for key, run in groupby(keys):
-                end = start + sum(1 for _ in run)
-                out[key] = items[start:end]
-                start = end
-            return out
-    return _group(rows(df))
+    query = _sorted_query(df)
+    if query is None:
+        return _group(rows(df))
+    return _cut(df.session._conn.execute(query).to_arrow_table(), _rest(df))
+
+
+def _rest(df: Any) -> list[str]:
+    return [n for n in df.columns if n not in ("token", "day")]
+
+
+def _sorted_query(df: Any) -> str | None:
+    """The DuckDB SQL of ``df`` sorted for :func:`_cut`, or None where Python must sort."""
+    if not _is_duckdb(df):
+        return None
+    sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+    rest = _rest(df)
+    if len(sql) != 1 or not rest:  # pragma: no cover - every job has one statement and columns besides its keys
+        return None
+    order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
+    return f"SELECT * FROM ({sql[0]}) ORDER BY {order}"
+
+
+def _cut(table: Any, rest: list[str]) -> dict[tuple[str, str], list[dict]]:
+    """Rows sorted by token and day (an Arrow table) -> {(token, day): [rows without them]}."""
+    # dicts built by Arrow: a Python tuple per row from the cursor costs more
+    items = table.select(rest).to_pylist()
+    # each key's rows are one slice of the list
+    out: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    start = 0
+    keys = zip(table.column("token").to_pylist(), table.column("day").to_pylist(), strict=True)
+    for key, run in groupby(keys):
+        end = start + sum(1 for _ in run)
+        out[key] = items[start:end]
+        start = end
+    return out
+
+
+class Queries:
+    """The jobs' result queries, each run as soon as it is built.
+
+    On DuckDB a query goes to one database thread with its own connection: DuckDB lets go
+    of the GIL while it works, so sqlframe's building of the next query (pure Python, about
+    a second for all the jobs) overlaps the database's work on this one, and one query runs
+    at a time. Elsewhere a query runs when its result is asked for.
+    """
+
+    def __init__(self, events: Any) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        if _is_duckdb(events):
+            self._cursor = duckdb_cursor(events.session)
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="logdig-query")
+
+    def grouped(self, df: Any) -> Callable[[], dict[tuple[str, str], list[dict]]]:
+        """Start collecting ``df`` as :func:`grouped` does; the result comes from calling the answer."""
+        query = _sorted_query(df) if self._pool else None
+        if query is None:
+            return lambda: grouped(df)
+        table = self._pool.submit(lambda: self._cursor.execute(query).to_arrow_table())
+        rest = _rest(df)
+        return lambda: _cut(table.result(), rest)
+
+    def __enter__(self) -> Queries:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        if self._pool:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._cursor.close()
 
 
 def materialize(engine: Engine, df: Any, name: str) -> Any:
@@ -168,55 +217,83 @@ def _group(items: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:
     return out
 
 
-def _tables(frames: dict[str, Any]) -> dict[tuple[str, str], dict]:
-    """{name: df} of token/day-keyed frames -> {(token, day): {name: [rows]}}."""
-    docs: dict[tuple[str, str], dict] = defaultdict(dict)
-    for name, df in frames.items():
-        for key, items in grouped(df).items():
-            docs[key][name] = items
-    for doc in docs.values():
-        for name in frames:
-            doc.setdefault(name, [])
-    return docs
+Docs = dict[tuple[str, str], dict]  # (token, day) -> a job's result document
 
 
-def heatmap_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
-    return _tables(heatmap.run(events))
+def _tables(queries: Queries, frames: dict[str, Any]) -> Callable[[], Docs]:
+    """{name: df} of token/day-keyed frames -> (later) {(token, day): {name: [rows]}}."""
+    found = {name: queries.grouped(df) for name, df in frames.items()}
+
+    def finish() -> Docs:
+        docs: Docs = defaultdict(dict)
+        for name, result in found.items():
+            for key, items in result().items():
+                docs[key][name] = items
+        for doc in docs.values():
+            for name in frames:
+                doc.setdefault(name, [])
+        return docs
+
+    return finish
 
 
-def pages_docs(events: Any, **_: Any) -> dict[tuple[str, str], dict]:
-    docs = _tables(pages.run(events))
-    for doc in docs.values():  # one row per token and day: an object, not a list
-        found = doc["totals"]
-        doc["totals"] = found[0] if found else {"events": 0, "pageviews": 0, "users": 0}
-    return docs
+def heatmap_docs(events: Any, queries: Queries, **_: Any) -> Callable[[], Docs]:
+    return _tables(queries, heatmap.run(events))
 
 
-def funnel_docs(events: Any, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any) -> dict:
-    docs: dict[tuple[str, str], dict] = {k: {"funnels": []} for k in keys}
-    for funnel in funnels:
-        found = grouped(funnels_job.steps(events, funnel))
-        for key in keys:
-            if funnel.token not in (None, key[0]):
-                continue
-            row = found.get(key, [None])[0] or {f"users_{k}": 0 for k in range(1, len(funnel.steps) + 1)}
-            docs[key]["funnels"].append(funnels_job.summarise(row, funnel))
-    return docs
+def pages_docs(events: Any, queries: Queries, **_: Any) -> Callable[[], Docs]:
+    tables = _tables(queries, pages.run(events))
+
+    def finish() -> Docs:
+        docs = tables()
+        for doc in docs.values():  # one row per token and day: an object, not a list
+            found = doc["totals"]
+            doc["totals"] = found[0] if found else {"events": 0, "pageviews": 0, "users": 0}
+        return docs
+
+    return finish
 
 
-def experiment_docs(events: Any, keys: list[tuple[str, str]], experiments: list[Experiment], **_: Any) -> dict:
-    docs: dict[tuple[str, str], dict] = {k: {"experiments": []} for k in keys}
-    for exp in experiments:
-        found = grouped(experiments_job.counts(events, exp))
-        for key in keys:
-            if exp.token not in (None, key[0]):
-                continue
-            result = stats.experiment_result(found.get(key, []), exp.control, exp.weights)
-            docs[key]["experiments"].append({"experiment": exp.to_json(), **result})
-    return docs
+def funnel_docs(
+    events: Any, queries: Queries, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any
+) -> Callable[[], Docs]:
+    found = [(funnel, queries.grouped(funnels_job.steps(events, funnel))) for funnel in funnels]
+
+    def finish() -> Docs:
+        docs: Docs = {k: {"funnels": []} for k in keys}
+        for funnel, result in found:
+            rows_by_key = result()
+            for key in keys:
+                if funnel.token not in (None, key[0]):
+                    continue
+                row = rows_by_key.get(key, [None])[0] or {f"users_{k}": 0 for k in range(1, len(funnel.steps) + 1)}
+                docs[key]["funnels"].append(funnels_job.summarise(row, funnel))
+        return docs
+
+    return finish
 
 
-BUILDERS: dict[str, Callable[..., dict]] = {
+def experiment_docs(
+    events: Any, queries: Queries, keys: list[tuple[str, str]], experiments: list[Experiment], **_: Any
+) -> Callable[[], Docs]:
+    found = [(exp, queries.grouped(experiments_job.counts(events, exp))) for exp in experiments]
+
+    def finish() -> Docs:
+        docs: Docs = {k: {"experiments": []} for k in keys}
+        for exp, result in found:
+            rows_by_key = result()
+            for key in keys:
+                if exp.token not in (None, key[0]):
+                    continue
+                outcome = stats.experiment_result(rows_by_key.get(key, []), exp.control, exp.weights)
+                docs[key]["experiments"].append({"experiment": exp.to_json(), **outcome})
+        return docs
+
+    return finish
+
+
+# Each builds its job's queries (they start running) and returns what makes the documents.
+BUILDERS: dict[str, Callable[..., Callable[[], Docs]]] = {
     "heatmap": heatmap_docs,
     "pages": pages_docs,
     "funnels": funnel_docs,
@@ -233,10 +310,19 @@ def compute(
     """{(job, token, day): data} for every token and day with events. No I/O."""
     keys = sorted(k for k, q in loaded.token_quality.items() if q["events"] > 0)
     out = {}
-    for job in jobs:
-        docs = BUILDERS[job](loaded.events, keys=keys, funnels=funnels or [], experiments=experiments or [])
-        for token, day in keys:
-            out[(job, token, day)] = docs.get((token, day), {})
+    with Queries(loaded.events) as queries:
+        # every query first, so that the database works while the next ones are built
+        finishers = [
+            (
+                job,
+                BUILDERS[job](loaded.events, queries, keys=keys, funnels=funnels or [], experiments=experiments or []),
+            )
+            for job in jobs
+        ]
+        for job, finish in finishers:
+            docs = finish()
+            for token, day in keys:
+                out[(job, token, day)] = docs.get((token, day), {})
     return out
 
 
