@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from analysis import run
+from analysis.engines import api
 from analysis.jobs import heatmap
 
 from .conftest import event, load_events
@@ -61,3 +64,19 @@ def test_breakpoints_and_scroll_depth(duck, tmp_path):
     assert classes == set(widths.values())
     got = {r["depth"]: r["leaves"] for r in run.rows(heatmap.scroll_depth(loaded.events))}
     assert got == {0: 2, 10: 1, 50: 1, 100: 2}
+
+
+def test_queries_collect_what_grouped_collects_and_pass_errors_on(engine, tmp_path):
+    events = [event(event_id=f"c{i}", x=10 * i, y=5 * i, viewport_w=1000 + i) for i in range(6)]
+    loaded = load_events(engine, tmp_path, events)
+    frames = heatmap.run(loaded.events)
+    with run.Queries(loaded.events) as queries:
+        answers = {name: queries.grouped(df) for name, df in frames.items()}
+        assert {name: answer() for name, answer in answers.items()} == {
+            name: run.grouped(df) for name, df in frames.items()
+        }
+        F = api(loaded.events).F
+        broken = loaded.events.select("token", "day", (F.col("event_id").cast("int")).alias("n"))
+        answer = queries.grouped(broken)  # not a number: the error comes with the answer
+        with pytest.raises(Exception, match="(?i)conver|cast|number"):
+            answer()
