@@ -254,42 +254,49 @@ def pages_docs(events: Any, queries: Queries, **_: Any) -> Callable[[], Docs]:
     return finish
 
 
-def funnel_docs(
-    events: Any, queries: Queries, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any
+def _per_definition(
+    queries: Queries,
+    keys: list[tuple[str, str]],
+    name: str,
+    definitions: list[Funnel] | list[Experiment],
+    query: Callable[[Any], Any],
+    entry: Callable[[Any, list[dict]], dict],
 ) -> Callable[[], Docs]:
-    found = [(funnel, queries.grouped(funnels_job.steps(events, funnel))) for funnel in funnels]
+    """One query per definition (a funnel, an experiment); each token-day's document lists
+    ``entry(definition, its rows)`` under ``name`` for every definition of its token (or of all)."""
+    found = [(definition, queries.grouped(query(definition))) for definition in definitions]
 
     def finish() -> Docs:
-        docs: Docs = {k: {"funnels": []} for k in keys}
-        for funnel, result in found:
+        docs: Docs = {k: {name: []} for k in keys}
+        for definition, result in found:
             rows_by_key = result()
             for key in keys:
-                if funnel.token not in (None, key[0]):
-                    continue
-                row = rows_by_key.get(key, [None])[0] or {f"users_{k}": 0 for k in range(1, len(funnel.steps) + 1)}
-                docs[key]["funnels"].append(funnels_job.summarise(row, funnel))
+                if definition.token in (None, key[0]):
+                    docs[key][name].append(entry(definition, rows_by_key.get(key, [])))
         return docs
 
     return finish
+
+
+def funnel_docs(
+    events: Any, queries: Queries, keys: list[tuple[str, str]], funnels: list[Funnel], **_: Any
+) -> Callable[[], Docs]:
+    def entry(funnel: Funnel, found: list[dict]) -> dict:
+        row = found[0] if found else {f"users_{k}": 0 for k in range(1, len(funnel.steps) + 1)}
+        return funnels_job.summarise(row, funnel)
+
+    return _per_definition(queries, keys, "funnels", funnels, lambda f: funnels_job.steps(events, f), entry)
 
 
 def experiment_docs(
     events: Any, queries: Queries, keys: list[tuple[str, str]], experiments: list[Experiment], **_: Any
 ) -> Callable[[], Docs]:
-    found = [(exp, queries.grouped(experiments_job.counts(events, exp))) for exp in experiments]
+    def entry(exp: Experiment, found: list[dict]) -> dict:
+        return {"experiment": exp.to_json(), **stats.experiment_result(found, exp.control, exp.weights)}
 
-    def finish() -> Docs:
-        docs: Docs = {k: {"experiments": []} for k in keys}
-        for exp, result in found:
-            rows_by_key = result()
-            for key in keys:
-                if exp.token not in (None, key[0]):
-                    continue
-                outcome = stats.experiment_result(rows_by_key.get(key, []), exp.control, exp.weights)
-                docs[key]["experiments"].append({"experiment": exp.to_json(), **outcome})
-        return docs
-
-    return finish
+    return _per_definition(
+        queries, keys, "experiments", experiments, lambda e: experiments_job.counts(events, e), entry
+    )
 
 
 # Each builds its job's queries (they start running) and returns what makes the documents.
