@@ -100,7 +100,7 @@ FROM objects"""
 
 
 def _lines(data: bytes) -> Any:
-    """``data`` as an Arrow string array of its lines, without copying it: each line is the
+    r"""``data`` as an Arrow string array of its lines, without copying it: each line is the
     bytes up to and including its ``\n`` (JSON whitespace, which the parse ignores; a blank
     line is whitespace only). Splitting into new strings cost a second copy of every
     object, and in a fresh process its page faults took seconds."""

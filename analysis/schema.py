@@ -119,9 +119,10 @@ def with_epoch_ms(df: Any, columns: dict[str, str], keep: list[str]) -> Any:
     computed once (written inline, the engines would repeat the year and zone terms in every
     expression that uses them), and every column goes through the same steps: each step is a
     query level for sqlframe to build and the database to plan (each starts from a
-    :func:`~analysis.engines.stage`, so sqlframe does not copy the levels before it again). Check the form with one
-    regular expression, cut the parts with plain string functions (the form is known by
-    then, so every part is at a fixed place from the start or the end), then do the arithmetic.
+    :func:`~analysis.engines.stage`, so sqlframe does not copy the levels before it again).
+    Check the form with one regular expression, cut the parts with plain string functions
+    (the form is known by then, so every part is at a fixed place from the start or the
+    end), then do the arithmetic.
     """
     F = api(df).F
     kept = [F.col(c) for c in keep]
