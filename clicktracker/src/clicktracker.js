@@ -67,9 +67,9 @@
     // The outbox: a JSON array of events in storage, oldest first, shared by the tabs.
     // New events first wait in pending, in memory, so that a click costs no storage work.
     // persist() moves them into the stored outbox at the latest 300 ms after they come
-    // (see emit) and on hide, giving each its event_id. It drops an event too large for any request (huge props),
-    // the oldest events beyond the cap, and the ids in done (answered by the collector);
-    // the dropped events are counted. Returns the outbox.
+    // (see emit) and on hide, giving each its event_id. It drops an event too large for
+    // any request (huge props), the oldest events beyond the cap, and the ids in done
+    // (answered by the collector); the dropped events are counted. Returns the outbox.
     var pending = [];
     var saving;
     var persist = (dropped = 0, done = []) => {
