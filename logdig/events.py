@@ -183,7 +183,9 @@ def read_events(body: bytes, max_events: int) -> Checked:
     """
     try:
         decoded = _DECODE.decode(body)
-    except (msgspec.DecodeError, RecursionError):  # ValidationError included; orjson explains
+    # ValidationError is a DecodeError. Invalid UTF-8 inside a string with a pattern gives
+    # UnicodeDecodeError (the regex needs text). Each: the slow path, where orjson explains.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         decoded = None
     if decoded is not None:
         events = decoded if isinstance(decoded, list) else [decoded]

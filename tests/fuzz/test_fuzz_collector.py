@@ -149,6 +149,12 @@ NAMED = {
     # name: (body with TOKEN as the placeholder, content type, expected status)
     "invalid UTF-8": (b"\xff\xfe{}", "text/plain", 400),
     "lone surrogate": (event_body(text="a").replace(b'"text": "a"', b'"text": "\\udc00x"'), "text/plain", 400),
+    # encoded as UTF-8 bytes, in a field with a pattern (the fast decoder's regex needs text)
+    "surrogate bytes in a timestamp": (
+        event_body().replace(b'"timestamp": "', b'"timestamp": "\xed\xa0\x80', 1),
+        "text/plain",
+        400,
+    ),
     "NUL and control characters": (event_body(text="a\x00b\x07c\x1b"), "text/plain", 202),
     "NaN": (event_body().replace(b'"x": 110', b'"x": NaN'), "text/plain", 400),
     "Infinity": (event_body().replace(b'"y": 400', b'"y": -Infinity'), "text/plain", 400),
