@@ -90,6 +90,12 @@ class Flusher:
                 return f"oldest event waited {age:.0f} s"
         return None
 
+    def waiting(self) -> str:
+        """Why nothing is written now (when :meth:`due` says wait)."""
+        if not self.queue.state().length:
+            return "queue empty"
+        return "queue below LOGDIG_BATCH_MIN and younger than LOGDIG_MAX_WAIT"
+
     def flush(self, force: bool = False) -> FlushReport:
         """Write batches while one is due. Raises StorageError when a write keeps failing."""
         try:
@@ -110,7 +116,7 @@ class Flusher:
             reason = self.due(force)
             if reason is None:
                 if not report.objects:
-                    report.reason = "queue below LOGDIG_BATCH_MIN and younger than LOGDIG_MAX_WAIT"
+                    report.reason = self.waiting()
                 break
             report.reason = reason
             batch = self.queue.reserve(self.settings.batch_max)

@@ -79,6 +79,15 @@ def test_99_events_wait_for_max_wait(local_settings):
     assert len(stored_events(open_store(local_settings))) == 99
 
 
+@pytest.mark.parametrize("force", [False, True], ids=["scheduled", "forced"])
+def test_an_empty_queue_says_queue_empty_not_below_the_minimum(local_settings, force):
+    # `logdig flush --force` and the dev shutdown flush on an empty queue said
+    # "queue below LOGDIG_BATCH_MIN and younger than LOGDIG_MAX_WAIT".
+    report = flusher(local_settings).flush(force=force)
+    assert report.objects == []
+    assert report.summary() == "no object written (queue empty)"
+
+
 def test_a_batch_across_midnight_becomes_two_objects(local_settings):
     before = datetime(2026, 12, 31, 23, 59, 59, 500000, tzinfo=UTC).timestamp()
     after = datetime(2027, 1, 1, 0, 0, 0, 500000, tzinfo=UTC).timestamp()
