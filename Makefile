@@ -1,18 +1,30 @@
-# One entry for checks: `make test` installs what is missing, then runs every test.
+# The README's two commands. Both work in the project's virtual environment .venv, made
+# from $(PYTHON) (the distribution's python3 is fine: nothing is installed into it) and
+# reused; pip runs again only when requirements*.txt or pyproject.toml changed (scripts/venv).
+#   make dev [PORT=9000] [ARGS="--data /tmp/logdig"]   requirements.txt + LogDig, then `logdig dev`
+#   make test [ARGS="tests/unit -x"]   scripts/install-deps (Debian packages, requirements-dev.txt), then pytest
+PYTHON ?= python3
+export PYTHON
+VENV := .venv
+PORT ?=
+ARGS ?=
+
 .PHONY: dev test lint deps bench
 
 dev:
-	python3 -m pip install -q -r requirements.txt && python3 -m pip install -q --no-deps -e .
-	logdig dev
+	@bash scripts/venv dev
+	$(VENV)/bin/logdig dev $(if $(PORT),--port $(PORT)) $(ARGS)
 
 deps:
-	bash scripts/install-deps
+	@bash scripts/install-deps
 
 test: deps
-	python3 -m pytest
+	$(VENV)/bin/python -m pytest $(ARGS)
 
 lint:
-	ruff check . && ruff format --check .
+	@bash scripts/venv test
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench:
+	@bash scripts/venv test
 	bench/run

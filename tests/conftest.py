@@ -7,6 +7,7 @@ per test session; each test gets an empty Redis database and a fresh bucket.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import threading
 import uuid
@@ -19,6 +20,21 @@ from redis import Redis
 
 from logdig.config import Settings
 from tests.helpers import private_redis, system_chromium
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _own_dev_pointer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A `logdig dev` the developer runs, or one a test starts, is found through a pointer
+    under XDG_STATE_HOME (logdig.devstate): the tests get a folder of their own."""
+    import os
+
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg-state"))
+    yield
+    if before is None:
+        del os.environ["XDG_STATE_HOME"]
+    else:
+        os.environ["XDG_STATE_HOME"] = before
 
 
 def _require(binary: str) -> str:
@@ -126,3 +142,37 @@ def live_collector(local_settings: Settings) -> Iterator[LiveCollector]:
     collector = start_collector(local_settings)
     yield collector
     collector.stop()
+
+
+# CI (.ci/run sets LOGDIG_CI=1) has every tool scripts/install-deps installs, so a skipped
+# test there is a test that did not run: the run fails and names each one. On a laptop a
+# skip stays a skip.
+CI = os.environ.get("LOGDIG_CI") == "1"
+_skipped: list[pytest.TestReport | pytest.CollectReport] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if CI and report.skipped and not hasattr(report, "wasxfail"):
+        _skipped.append(report)
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if CI and report.skipped:
+        _skipped.append(report)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if CI and _skipped and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int) -> None:
+    if not CI:
+        return
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        terminalreporter.write_line("pytest collected no tests: a suite that runs nothing proves nothing", red=True)
+    if _skipped:
+        terminalreporter.section(f"LOGDIG_CI=1: {len(_skipped)} skipped tests count as failures", red=True)
+        for report in _skipped:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            terminalreporter.write_line(f"{report.nodeid}: {reason.removeprefix('Skipped: ')}")
