@@ -310,32 +310,53 @@ def experiments(results: Results, token: str, days: list[str]) -> list[dict]:
     return out
 
 
+def _chance(prob: float) -> str:
+    """A probability as a percentage that never rounds to a certainty."""
+    if prob > 0.99:
+        return "over 99%"
+    if prob < 0.01:
+        return "under 1%"
+    return f"{prob:.0%}"
+
+
 def verdict(result: dict, definition: dict) -> str:
-    """One plain sentence about the experiment."""
+    """One plain sentence about the experiment: which variant is ahead (by conversion rate),
+    the chance each one beats control, and whether the difference can be trusted yet."""
     control = definition.get("control", "control")
+    ctrl = next((v for v in result["variants"] if v["control"]), None)
     others = [v for v in result["variants"] if not v["control"]]
-    if not any(v["control"] for v in result["variants"]):
+    if ctrl is None:
         return f"No verdict: nobody was exposed to the control variant {control!r} yet."
     if not others:
         return "No verdict: only the control variant has users so far."
     if any(w.startswith("sample ratio mismatch") for w in result["warnings"]):
         return "Do not trust these numbers yet: the variants' sizes are off (sample ratio mismatch)."
-    best = max(others, key=lambda v: v.get("prob_beat_control") or 0)
-    p, prob = best.get("p_value"), best.get("prob_beat_control")
-    if p is None or prob is None:
+    if ctrl["rate"] is None or any(v["rate"] is None or v.get("prob_beat_control") is None for v in others):
         return "No verdict yet: not enough data."
     small = any(w.startswith("small sample") for w in result["warnings"])
-    if p < 0.05 and not small:
-        direction = "better" if (best.get("uplift") or 0) > 0 else "worse"
-        return (
-            f"{best['variant']!r} converts {direction} than {control!r} (p = {p:.3g}): "
-            "the difference is unlikely to be chance."
-        )
-    hint = ", and the sample is still small" if small else ""
-    return (
-        f"No clear winner yet: the best variant, {best['variant']!r}, beats {control!r} "
-        f"with probability {prob:.0%} (p = {p:.3g}){hint}."
+    best = max(others, key=lambda v: (v["rate"], v["prob_beat_control"]))
+    clear = best["p_value"] < 0.05 and not small
+    caveat = (
+        "the difference is unlikely to be chance."
+        if clear
+        else "not a clear result yet" + (": the sample is still small." if small else f" (p = {best['p_value']:.3g}).")
     )
+    if best["rate"] > ctrl["rate"]:
+        return (
+            f"{best['variant']!r} is ahead of {control!r}: it beats it with probability "
+            f"{_chance(best['prob_beat_control'])} ({best['rate']:.1%} against {ctrl['rate']:.1%}); {caveat}"
+        )
+    if best["rate"] == ctrl["rate"]:
+        tied = " and ".join(repr(v["variant"]) for v in others if v["rate"] == ctrl["rate"])
+        return f"{tied} and {control!r} are tied: both convert {ctrl['rate']:.1%}, so there is no winner."
+    # every variant converts worse than control: the one closest to it first
+    behind = sorted(others, key=lambda v: -v["prob_beat_control"])
+    chances = ", ".join(
+        f"{v['variant']!r} beats it with probability {_chance(v['prob_beat_control'])} "
+        f"({v['rate']:.1%} against {ctrl['rate']:.1%})"
+        for v in behind
+    )
+    return f"{control!r} is ahead: {chances}; {caveat}"
 
 
 # ---------------------------------------------------------------- pipeline health

@@ -1,0 +1,60 @@
+"""The experiment verdict names the variant that is actually ahead, for a winner, a loser
+and a tie (no browser: the sentence is built from the summed counts)."""
+
+from __future__ import annotations
+
+from analysis.stats import experiment_result
+from web.dashboard.results import verdict
+
+DEFINITION = {"name": "hero", "control": "control"}
+
+
+def _verdict(counts: dict[str, tuple[int, int]]) -> tuple[str, dict]:
+    rows = [{"variant": v, "exposed": n, "converted": c} for v, (n, c) in counts.items()]
+    result = experiment_result(rows, "control")
+    by_name = {v["variant"]: v for v in result["variants"]}
+    return verdict(result, DEFINITION), by_name
+
+
+def test_a_losing_variant_is_not_called_the_best_one():
+    # What the site owner saw: bold converted 9.8%, control 15.7%, and the page said
+    # "the best variant, 'bold', beats 'control' with probability 19%".
+    text, v = _verdict({"control": (51, 8), "bold": (51, 5)})
+    prob = v["bold"]["prob_beat_control"]
+    assert prob < 0.5
+    assert text.startswith(f"'control' is ahead: 'bold' beats it with probability {prob:.0%}"), text
+    assert "best variant" not in text
+
+
+def test_every_variant_behind_control_is_named_with_its_chance():
+    text, v = _verdict({"control": (400, 80), "bold": (400, 60), "green": (400, 70)})
+    assert text.startswith("'control' is ahead:"), text
+    for name in ("bold", "green"):
+        assert f"'{name}' beats it with probability {v[name]['prob_beat_control']:.0%}" in text, text
+    # the one closest to control first
+    assert text.index("'green'") < text.index("'bold'")
+
+
+def test_a_winning_variant_is_named_with_its_chance_to_beat_control():
+    text, v = _verdict({"control": (1000, 100), "bold": (1000, 130)})
+    prob = v["bold"]["prob_beat_control"]
+    assert 0.9 < prob < 0.99
+    assert text.startswith(f"'bold' is ahead of 'control': it beats it with probability {prob:.0%}"), text
+    assert "unlikely to be chance" in text  # p < 0.05 with enough users
+
+
+def test_the_leader_among_several_variants_is_the_one_converting_best():
+    text, _ = _verdict({"control": (500, 50), "bold": (500, 40), "green": (500, 65)})
+    assert text.startswith("'green' is ahead of 'control'"), text
+
+
+def test_a_tie_says_tied_and_names_no_winner():
+    text, _ = _verdict({"control": (200, 20), "bold": (200, 20)})
+    assert text.startswith("'bold' and 'control' are tied: both convert 10.0%"), text
+    assert "ahead" not in text
+
+
+def test_a_small_sample_is_never_called_a_clear_result():
+    text, _ = _verdict({"control": (20, 2), "bold": (20, 9)})
+    assert text.startswith("'bold' is ahead of 'control'"), text
+    assert "small" in text and "unlikely to be chance" not in text
