@@ -17,6 +17,7 @@ import click
 from analysis.definitions import (
     DefinitionError,
     Definitions,
+    check_shares,
     parse_experiment,
     parse_funnel,
 )
@@ -45,19 +46,30 @@ def _errors(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _settings() -> Any:
-    from logdig.config import Settings
+    from logdig.cli import settings
 
-    return Settings.from_env()
+    return settings()  # a running `logdig dev` fills in the queue and folder
 
 
 def _redis(settings: Any, required: bool = True) -> Any:
     if not settings.redis_url:
         if required:
-            raise click.ClickException("LOGDIG_REDIS_URL is not set: funnels and experiments are kept in Redis")
+            from logdig.cli import no_redis_message
+
+            raise click.ClickException(f"funnels and experiments are kept in Redis: {no_redis_message()}")
         return None
     from logdig.queue import connect
 
     return connect(settings.redis_url)
+
+
+def _known_token(redis: Any, token: str | None) -> None:
+    """--token must name a registered site (exit 2), when the sites can be read."""
+    from logdig.cli import Refused
+    from logdig.queue import Sites
+
+    if token is not None and redis is not None and Sites(redis).get(token) is None:
+        raise Refused(f"no site has the token {token!r} (see `logdig token list`)")
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
@@ -92,19 +104,27 @@ def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | 
     and today (UTC)."""
     from analysis.engines import start as start_engine
     from analysis.run import analyze
-    from logdig.storage import open_store
+    from logdig import devstate
+    from logdig.cli import no_redis_message, stored_data
 
     settings = _settings()
     days = day_range(start, end, datetime.now(UTC).date())
     jobs = jobs or JOBS
-    redis = _redis(settings, required=False)
+    store = stored_data(settings)
+    # Definitions come from Redis, else from what a stopped `logdig dev` saved. Never
+    # from nowhere: results written without them would replace the real ones.
+    redis = _redis(settings, required=False) or devstate.state_redis(settings.data_dir)
+    if redis is None and {"funnels", "experiments"} & set(jobs):
+        raise click.ClickException(
+            "cannot read the funnel and experiment definitions, so their results are not replaced: "
+            f"{no_redis_message()}, and {devstate.STATE_FILE} is not in {settings.data_dir}. "
+            "Run the other jobs alone with --job heatmap --job pages"
+        )
+    _known_token(redis, token)
     funnels, experiments = [], []
     if redis is not None:
         definitions = Definitions(redis)
         funnels, experiments = definitions.funnels(token), definitions.experiments(token)
-    elif {"funnels", "experiments"} & set(jobs):
-        click.echo("note: LOGDIG_REDIS_URL is not set, so no funnels or experiments are defined", err=True)
-    store = open_store(settings)
     eng = start_engine(engine)
     try:
         summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments)
@@ -149,7 +169,9 @@ def funnel_add(name: str, steps: tuple[str, ...], window: int, token: str | None
     """Add or replace a funnel. URL patterns match the page without query string;
     '*' matches anything: --step 'url:*/pricing' --step event:signup."""
     funnel = parse_funnel({"name": name, "steps": list(steps), "window_seconds": window, "token": token})
-    Definitions(_redis(_settings())).put("funnel", funnel)
+    redis = _redis(_settings())
+    _known_token(redis, funnel.token)
+    Definitions(redis).put("funnel", funnel)
     click.echo(f"funnel {name}: {' -> '.join(s.label() for s in funnel.steps)} within {window}s")
 
 
@@ -201,7 +223,13 @@ def experiment_add(name: str, goal: str, control: str, weights: tuple[str, ...],
     """Add or replace an experiment. Exposure events name it (name=NAME, variant=...)."""
     doc = {"name": name, "goal": goal, "control": control, "token": token, "weights": _weights(weights)}
     experiment = parse_experiment(doc)
-    Definitions(_redis(_settings())).put("experiment", experiment)
+    try:
+        check_shares(experiment.weights)
+    except DefinitionError as e:
+        raise click.BadParameter(str(e), param_hint="--weight") from None
+    redis = _redis(_settings())
+    _known_token(redis, experiment.token)
+    Definitions(redis).put("experiment", experiment)
     click.echo(f"experiment {name}: goal {experiment.goal.label()}, control {control}")
 
 

@@ -7,7 +7,8 @@ Each kind is one Redis hash, ``logdig:definitions:funnel`` and
 A *step* (funnel step or experiment goal) is either ``{"url": PATTERN}``, matching page
 views whose normalised page (see ``analysis.schema``) matches ``PATTERN`` where ``*``
 stands for any characters, or ``{"event": NAME}``, matching ``custom`` events with that
-``name``.
+``name``. ``PATTERN`` is normalised by the pages' rule when parsed (query string, fragment
+and trailing slashes cut: ``*/shop/?q=1`` becomes ``*/shop``), so it can match.
 
 Funnel JSON::
 
@@ -31,6 +32,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from analysis.schema import normalise_page
 from logdig.queue import DEFINITIONS
 
 KINDS = ("funnel", "experiment")
@@ -116,7 +118,14 @@ def parse_step(value: Any, what: str = "step") -> Step:
     ((kind, arg),) = value.items()
     if not isinstance(arg, str) or not arg or len(arg) > 2048:
         raise DefinitionError(f"{what}: the {kind} must be a non-empty string of at most 2048 characters")
-    return Step(url=arg) if kind == "url" else Step(event=arg)
+    if kind == "event":
+        return Step(event=arg)
+    # Pages are stored normalised (no query string, fragment or trailing slash), so a pattern
+    # copied from the address bar, like */shop/, would never match: it is normalised the same way.
+    pattern = normalise_page(arg)
+    if not pattern:
+        raise DefinitionError(f"{what}: the url pattern {arg!r} is empty without its query string and fragment")
+    return Step(url=pattern)
 
 
 def parse_funnel(doc: Any) -> Funnel:
@@ -164,6 +173,13 @@ def parse_experiment(doc: Any) -> Experiment:
         token=_token(doc.get("token")),
         weights=weights,
     )
+
+
+def check_shares(weights: dict[str, float] | None) -> None:
+    """For a new definition: weights are shares of the traffic, so they add up to at most 1.
+    (Stored definitions are not held to it: older ones may give a ratio such as 1:3.)"""
+    if weights and (total := sum(weights.values())) > 1 + 1e-9:
+        raise DefinitionError(f"weights are shares of the traffic (0.5 for half) and add up to {total:g}, more than 1")
 
 
 PARSERS = {"funnel": parse_funnel, "experiment": parse_experiment}

@@ -1,8 +1,11 @@
 """`logdig dev`: the whole pipeline in one process, for a first look.
 
 collector (werkzeug, threaded) + a schedule thread (flush, analysis) + the demo site.
-With no LOGDIG_REDIS_URL the queue lives in an in-process stand-in (fakeredis), so
-it is flushed on shutdown; with no LOGDIG_S3_ENDPOINT objects go to LOGDIG_DATA_DIR.
+With no LOGDIG_REDIS_URL the queue lives in an in-process stand-in (fakeredis), which
+is also served on a loopback port so that every other `logdig` command finds it
+(logdig.devstate); it is flushed on shutdown, and what the user defines there (sites,
+funnels, experiments) is saved in the data folder and loaded again on the next start.
+With no LOGDIG_S3_ENDPOINT objects go to LOGDIG_DATA_DIR.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import click
 from werkzeug.serving import make_server
 
+from logdig import devstate
 from logdig.config import Settings, redact_url
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import LocalStore, open_store
@@ -30,7 +34,7 @@ log = logging.getLogger("logdig.dev")
 
 # A first look should show data within seconds, not the production 60 s / 300 s.
 DEV_DEFAULTS = {"flush_interval": 5, "max_wait": 10}
-DEMO_TOKEN_FILE = ".logdig-dev-demo-token"
+SAVE_EVERY = 1.0  # seconds between checks for changed definitions
 
 
 def dev_settings(settings: Settings, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -39,18 +43,14 @@ def dev_settings(settings: Settings, environ: Mapping[str, str] = os.environ) ->
     return settings.replace(**{k: v for k, v in DEV_DEFAULTS.items() if not environ.get(SETTINGS[k].env)})
 
 
-def demo_token(sites: Sites, data_dir: str, in_process: bool) -> str:
-    """The `demo` site's token, kept across restarts so old and new events share it."""
-    saved = Path(data_dir) / DEMO_TOKEN_FILE
+def demo_token(sites: Sites, data_dir: str) -> str:
+    """The `demo` site's token. Restored with the saved state; a token an older dev
+    kept in its own file is taken over, so old and new events share it."""
     site = sites.by_name("demo")
-    if site is None and in_process and saved.is_file():
-        site = sites.create("demo", token=saved.read_text().strip())
-    if site is None:
-        site = sites.create("demo")
-    if in_process:
-        saved.parent.mkdir(parents=True, exist_ok=True)
-        saved.write_text(site.token)
-    return site.token
+    old = Path(data_dir) / devstate.OLD_DEMO_TOKEN_FILE
+    if site is None and old.is_file():
+        site = sites.create("demo", token=old.read_text().strip())
+    return (site or sites.create("demo")).token
 
 
 class Schedule(threading.Thread):
@@ -80,18 +80,69 @@ class Schedule(threading.Thread):
                     log.exception("analysis failed")
 
 
+class Keeper(threading.Thread):
+    """Saves the user's definitions to the data folder whenever they change."""
+
+    def __init__(self, redis, data_dir: str):
+        super().__init__(name="logdig-keeper", daemon=True)
+        self.redis, self.data_dir = redis, data_dir
+        self.stopping = threading.Event()
+        self.saved: dict | None = None
+
+    def save(self) -> None:
+        state = devstate.snapshot(self.redis)
+        if state != self.saved:
+            devstate.save(self.data_dir, state)
+            self.saved = state
+
+    def run(self) -> None:
+        while not self.stopping.wait(SAVE_EVERY):
+            try:
+                self.save()
+            except OSError:
+                log.exception("could not save the definitions in %s", self.data_dir)
+
+
+class StandIn:
+    """The in-process Redis stand-in, also served on a loopback port for the CLI."""
+
+    def __init__(self, data_dir: str):
+        import fakeredis
+
+        self.server = fakeredis.TcpFakeServer(("127.0.0.1", 0))
+        self.server.daemon_threads = True
+        self.url = f"redis://127.0.0.1:{self.server.server_address[1]}/0"
+        self.redis = fakeredis.FakeRedis(server=self.server.fake_server)
+        try:
+            saved = devstate.load(data_dir)
+        except ValueError as e:
+            self.server.server_close()
+            raise click.ClickException(f"{e}; move it away to start afresh") from None
+        if saved:
+            devstate.restore(self.redis, saved)
+        threading.Thread(target=self.server.serve_forever, name="logdig-standin", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def run_dev(settings: Settings, host: str, port: int) -> None:
     settings = dev_settings(settings)
+    settings = settings.replace(data_dir=os.path.abspath(settings.data_dir))
     generated = None
     if not settings.admin_password:
         # A first look should include the dashboard; this password lives as long as the process.
         generated = secrets.token_urlsafe(12)
         settings = settings.replace(admin_password=generated)
-    in_process = not settings.redis_url
-    redis = connect(settings.redis_url)
     store = open_store(settings)
     store.ensure_bucket()
-    token = demo_token(Sites(redis), settings.data_dir, in_process)
+    standin = StandIn(settings.data_dir) if not settings.redis_url else None
+    redis = standin.redis if standin else connect(settings.redis_url)
+    token = demo_token(Sites(redis), settings.data_dir)
+    keeper = Keeper(redis, settings.data_dir) if standin else None
+    if keeper:
+        keeper.save()
 
     app = create_app(settings, redis=redis, store=store)
     app.config["LOGDIG_DEMO_TOKEN"] = token
@@ -99,12 +150,16 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     base = f"http://{host}:{server.server_port}"
     flusher = Flusher(EventQueue(redis), store, settings)
     schedule = Schedule(flusher, settings)
+    pointer = devstate.announce(
+        devstate.DevInfo(os.getpid(), standin.url if standin else settings.redis_url, settings.data_dir, base)
+    )
 
     where = store.root if isinstance(store, LocalStore) else store.description
+    queue = f"in-process, also at {standin.url} (flushed on shutdown)" if standin else redact_url(settings.redis_url)
     password = f"  password: {generated}  (generated; set LOGDIG_ADMIN_PASSWORD to choose one)" if generated else ""
     click.echo(
         f"LogDig dev is running at {base}\n"
-        f"  queue:   {'in-process (flushed on shutdown)' if in_process else redact_url(settings.redis_url)}\n"
+        f"  queue:   {queue}\n"
         f"  objects: {where}  (every {settings.flush_interval} s once {settings.batch_min} events "
         f"are queued or the oldest waited {settings.max_wait} s)\n"
         f"  demo site: {base}/demo/\n"
@@ -112,6 +167,7 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
         f"  token 'demo': {token}\n"
         f"  paste into your pages:\n"
         f'    <script async src="{base}/clicktracker.js" data-token="{token}"></script>\n'
+        f"  other `logdig` commands in this account use this queue and folder ({pointer})\n"
         f"Press Ctrl+C to stop.",
     )
 
@@ -120,6 +176,8 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     schedule.start()
+    if keeper:
+        keeper.start()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -129,4 +187,10 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
         schedule.join(timeout=30)
         server.server_close()
         report = flusher.flush(force=True)
+        if keeper:
+            keeper.stopping.set()
+            keeper.save()
+        devstate.withdraw(os.getpid())
+        if standin:
+            standin.close()
         click.echo(f"Stopped. Final flush: {report.summary()}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import functools
 import importlib.util
 import logging
+import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -19,18 +21,43 @@ import click
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from logdig.config import SETTINGS, WEAK_SECRETS, ConfigError, Settings, redact_url
+from logdig import devstate
+from logdig.config import ADMIN_PASSWORD_MIN, SETTINGS, WEAK_SECRETS, ConfigError, Settings, redact_url, weak_password
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import StorageError, open_store
 
 SETTINGS_HELP = "Settings come from the environment: " + ", ".join(s.env for s in SETTINGS.values()) + "."
 
 
-def settings() -> Settings:
+class Refused(click.ClickException):
+    """An argument that makes no sense: one line, exit 2 (a usage error)."""
+
+    exit_code = 2
+
+
+def settings(dev: bool = True) -> Settings:
+    """The settings from the environment. With ``dev`` (every command a user types, not
+    the services), a running `logdig dev` fills in what is not set: its queue when
+    LOGDIG_REDIS_URL is empty, and its data folder when LOGDIG_DATA_DIR is."""
     try:
-        return Settings.from_env()
+        s = Settings.from_env()
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
+    found = devstate.running_dev() if dev else None
+    if found is None or (s.redis_url and s.redis_url != found.redis_url):
+        return s
+    changes = {"redis_url": found.redis_url}
+    if not os.environ.get("LOGDIG_DATA_DIR") and not s.s3_endpoint:
+        changes["data_dir"] = found.data_dir
+    click.echo(f"(using the running `logdig dev` at {found.url}: data in {found.data_dir})", err=True)
+    return s.replace(**changes)
+
+
+def no_redis_message() -> str:
+    return (
+        f"LOGDIG_REDIS_URL is not set and no `logdig dev` is running (looked for {devstate.pointer_path()}); "
+        "start `logdig dev` in another terminal, or set LOGDIG_REDIS_URL"
+    )
 
 
 def translate_errors(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -50,8 +77,21 @@ def translate_errors(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def redis_for(s: Settings):
     if not s.redis_url:
-        raise click.ClickException("LOGDIG_REDIS_URL is not set (only `logdig dev` runs without Redis)")
+        raise click.ClickException(no_redis_message())
     return connect(s.redis_url)
+
+
+def stored_data(s: Settings):
+    """The object store of a command that reads what is stored: a missing data folder is
+    an error (never created, never "0 results"), naming where it looked."""
+    if not s.s3_endpoint and not os.path.isdir(s.data_dir):
+        last = devstate.last_data_dir()
+        hint = f"; the last `logdig dev` kept its data in {last}: set LOGDIG_DATA_DIR={last}" if last else ""
+        raise click.ClickException(
+            f"no data folder at {os.path.abspath(s.data_dir)} (LOGDIG_DATA_DIR), so nothing is stored there; "
+            f"no `logdig dev` is running either (looked for {devstate.pointer_path()}){hint}"
+        )
+    return open_store(s)
 
 
 def script_tag(base_url: str, token: str) -> str:
@@ -113,9 +153,9 @@ def dev(host: str, port: int, data_dir: str | None) -> None:
     """Run everything in one process, with no services: collector, flush loop,
     schedule and demo site. Uses an in-process Redis stand-in and a local folder
     unless LOGDIG_REDIS_URL / LOGDIG_S3_ENDPOINT are set. Flushes on shutdown."""
-    from web.dev import run_dev
+    from devmode.run import run_dev
 
-    s = settings()
+    s = settings(dev=False)
     run_dev(s.replace(data_dir=data_dir) if data_dir else s, host, port)
 
 
@@ -128,7 +168,7 @@ def web(host: str, port: int, workers: int) -> None:
     """Run the collector under gunicorn."""
     from web.serve import serve_gunicorn
 
-    s = settings()
+    s = settings(dev=False)
     redis_for(s)
     serve_gunicorn(host, port, workers)
 
@@ -142,7 +182,7 @@ def worker(burst: bool) -> None:
 
     from worker.jobs import QUEUE_NAME
 
-    redis = redis_for(settings())
+    redis = redis_for(settings(dev=False))
     redis.ping()
     keep_running(lambda: Worker([QUEUE_NAME], connection=redis).work(burst=burst, with_scheduler=False), "worker")
 
@@ -154,7 +194,7 @@ def scheduler() -> None:
     seconds (and the analysis every LOGDIG_ANALYZE_INTERVAL). Run exactly one."""
     from rq.cron import CronScheduler
 
-    redis = redis_for(settings())
+    redis = redis_for(settings(dev=False))
     redis.ping()
 
     def run() -> None:
@@ -182,19 +222,14 @@ def flush(force: bool) -> None:
 @translate_errors
 def setup(url: str) -> None:
     """Create the bucket, check Redis and storage, and print the tag to paste."""
-    s = settings()
-    weak = [
-        name
-        for name, value in (
-            ("AWS_SECRET_ACCESS_KEY", s.aws_secret_access_key if s.s3_endpoint else "x" * 8),
-            ("LOGDIG_ADMIN_PASSWORD", s.admin_password),
-        )
-        if value.lower() in WEAK_SECRETS or len(value) < 8
-    ]
+    s = settings(dev=False)
+    weak = []
+    if s.s3_endpoint and (s.aws_secret_access_key.lower() in WEAK_SECRETS or len(s.aws_secret_access_key) < 8):
+        weak.append("AWS_SECRET_ACCESS_KEY must be set to a secret of 8 or more characters that is not a known default")
+    if reason := weak_password(s.admin_password):  # the dashboard's own rule: it stays locked otherwise
+        weak.append(f"{reason}: set one of {ADMIN_PASSWORD_MIN} or more characters that is not a known default")
     if weak:
-        raise click.ClickException(
-            f"{' and '.join(weak)} must be set to a secret of 8 or more characters that is not a known default"
-        )
+        raise click.ClickException("; ".join(weak))
     redis = redis_for(s)
     redis.ping()
     click.echo(f"Redis: ok ({redact_url(s.redis_url)})")
@@ -225,8 +260,13 @@ def token() -> None:
 @translate_errors
 def token_create(name: str, origins: list[str]) -> None:
     """Register a site and print its new token (alone, on stdout)."""
-    site = Sites(redis_for(settings())).create(name, origins)
-    click.echo(site.token)
+    name = name.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        raise Refused("NAME must be 1-200 printable characters, for example mysite")
+    sites = Sites(redis_for(settings()))
+    if (same := sites.by_name(name)) is not None:
+        raise Refused(f"a site named {name!r} exists already (token {same.token}); pick another name")
+    click.echo(sites.create(name, origins).token)
 
 
 @token.command("list")
@@ -247,20 +287,58 @@ def token_delete(token: str) -> None:
     click.echo("deleted")
 
 
+@main.group()
+def sessions() -> None:
+    """Dashboard logins (kept in Redis, 12 hours each): count them, or end them all."""
+
+
+@sessions.command("list")
+@translate_errors
+def sessions_list() -> None:
+    """How many dashboard sessions are live, and when the oldest logged in (UTC)."""
+    from datetime import UTC, datetime
+
+    from logdig.sessions import SessionStore
+
+    info = SessionStore(redis_for(settings())).info()
+    oldest = datetime.fromtimestamp(info.oldest_login, UTC).isoformat(timespec="seconds") if info.oldest_login else "-"
+    click.echo(f"live sessions: {info.count}  oldest login: {oldest}")
+
+
+@sessions.command("revoke")
+@translate_errors
+def sessions_revoke() -> None:
+    """End every dashboard session now: everyone logs in again."""
+    from logdig.sessions import SessionStore
+
+    ended = SessionStore(redis_for(settings())).revoke_all()
+    click.echo(f"ended {ended} session{'' if ended == 1 else 's'}")
+
+
+# The user keys clicktracker.js makes (persist() in clicktracker/src/clicktracker.js).
+TRACKER_KEY = re.compile(r"[A-Za-z0-9]{20}")
+
+
 @main.command(epilog=SETTINGS_HELP)
 @click.argument("user_key")
 @click.option("--token", help="Only this site's events of the user.")
+@click.option("--any-key", is_flag=True, help="USER_KEY was made by your own client, not clicktracker.js.")
 @translate_errors
-def forget(user_key: str, token: str | None) -> None:
+def forget(user_key: str, token: str | None, any_key: bool) -> None:
     """Remove one user's events from every stored object. Queued events are flushed
     first, so none escape; rewritten objects get their new SHA-256 names."""
     from worker.jobs import flush as run_flush
     from worker.retention import forget as forget_user
 
+    if not any_key and not TRACKER_KEY.fullmatch(user_key):
+        raise Refused(
+            f"{user_key!r} is not a user key clicktracker.js makes (20 letters and digits, shown in the "
+            "visitor's localStorage as logdig_uk); pass --any-key for a key your own client sent"
+        )
     s = settings()
     if s.redis_url:
         run_flush(force=True, settings=s)
-    click.echo(forget_user(open_store(s), user_key, token).summary())
+    click.echo(forget_user(stored_data(s), user_key, token).summary())
 
 
 @main.command(epilog=SETTINGS_HELP)
@@ -272,7 +350,7 @@ def prune(days: int) -> None:
 
     from worker.retention import prune as prune_days
 
-    deleted = prune_days(open_store(settings()), days, datetime.now(UTC).date())
+    deleted = prune_days(stored_data(settings()), days, datetime.now(UTC).date())
     click.echo(f"deleted {len(deleted)} objects")
 
 

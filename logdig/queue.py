@@ -32,6 +32,8 @@ LAST_FLUSH = PREFIX + "last_flush"  # hash: at, result, ok
 SEEN = PREFIX + "seen:"  # + window number: a set of (token, event_id) digests
 RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
+# What a user defines, as opposed to traffic: `logdig dev` saves these across restarts.
+DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment")
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000
@@ -142,7 +144,12 @@ def connect(url: str) -> Redis:
         import fakeredis
 
         return fakeredis.FakeRedis()
-    return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
+    try:
+        return Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
+    except ValueError as e:  # not a URL redis-py understands: say so, without the password
+        from logdig.config import ConfigError, redact_url
+
+        raise ConfigError(f"LOGDIG_REDIS_URL {redact_url(url)!r} is not a Redis URL ({e})") from None
 
 
 class QueueFull(Exception):
@@ -316,6 +323,10 @@ class Sites:
 
 
 SECRET = PREFIX + "secret"  # the dashboard's session signing key, shared by every worker
+# Dashboard logins (logdig.sessions): a sorted set, SHA-256 of each session id -> login time;
+# and a scrypt of the admin password they were made under, keyed by SECRET.
+SESSIONS = PREFIX + "sessions"
+SESSIONS_PASSWORD = PREFIX + "sessions:password"
 
 # KEYS: counter. ARGV: limit, window seconds. Returns 0, or the seconds until the window resets.
 _HIT = """

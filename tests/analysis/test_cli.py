@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 
 import pytest
 from click.testing import CliRunner
+from redis import Redis
 
 from analysis.cli import analyze_cmd, day_range, experiment_group, funnel_group
+from logdig.queue import Sites
 from logdig.storage import LocalStore
 
 from .conftest import event, store_lines
@@ -31,9 +34,9 @@ def test_funnel_and_experiment_commands(env):
     assert r.exit_code == 0, r.output
     r = invoke(funnel_group, ["list"])
     assert json.loads(r.output)["steps"] == [{"url": "*/pricing"}, {"event": "signup"}]
-    r = invoke(experiment_group, ["add", "btn", "--goal", "event:buy", "--weight", "control=1", "--weight", "b=1"])
+    r = invoke(experiment_group, ["add", "btn", "--goal", "event:buy", "--weight", "control=0.5", "--weight", "b=0.5"])
     assert r.exit_code == 0, r.output
-    assert json.loads(invoke(experiment_group, ["list"]).output)["weights"] == {"control": 1.0, "b": 1.0}
+    assert json.loads(invoke(experiment_group, ["list"]).output)["weights"] == {"control": 0.5, "b": 0.5}
     assert invoke(experiment_group, ["remove", "btn"]).exit_code == 0
     assert "no experiments defined" in invoke(experiment_group, ["list"]).output
     assert invoke(funnel_group, ["remove", "nope"]).exit_code == 1
@@ -67,6 +70,7 @@ def test_analyze_writes_results(env):
     assert {f"results/{job}/tok/2026-11-25.json" for job in ("heatmap", "pages", "funnels", "experiments")} <= keys
     doc = json.loads(LocalStore(env).get("results/funnels/tok/2026-11-25.json"))
     assert doc["data"]["funnels"][0]["steps"][0]["users"] == 1
+    Sites(Redis.from_url(os.environ["LOGDIG_REDIS_URL"])).create("other site", token="other")
     r = invoke(analyze_cmd, ["--from", "2026-11-25", "--to", "2026-11-25", "--token", "other", "--job", "pages"])
     assert "wrote 0 results" in r.output
 
@@ -76,8 +80,9 @@ def test_analyze_without_redis(tmp_path, monkeypatch):
     monkeypatch.delenv("LOGDIG_REDIS_URL", raising=False)
     monkeypatch.delenv("LOGDIG_S3_ENDPOINT", raising=False)
     r = CliRunner().invoke(analyze_cmd, [])
+    assert r.exit_code == 1 and "cannot read the funnel and experiment definitions" in r.output
+    r = CliRunner().invoke(analyze_cmd, ["--job", "heatmap", "--job", "pages"])
     assert r.exit_code == 0, r.output
-    assert "no funnels or experiments" in r.output
 
 
 def test_default_days():
