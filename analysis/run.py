@@ -52,6 +52,7 @@ class Summary:
     written: list[str]
     quality: dict[str, dict]
     seconds: float
+    warnings: list[str] = field(default_factory=list)  # e.g. funnel steps that matched nothing
 
 
 def rows(df: Any) -> list[dict]:
@@ -377,4 +378,5 @@ def analyze(
                 "generated_at": now,
             }
             io.write_json(store, results_key(DAY_REPORT, "all", day), report)
-    return Summary(engine.name, list(days), written, loaded.quality, time.perf_counter() - started)
+    warnings = funnels_job.unmatched_steps(results)
+    return Summary(engine.name, list(days), written, loaded.quality, time.perf_counter() - started, warnings)

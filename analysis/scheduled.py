@@ -67,4 +67,12 @@ def run_scheduled(
         engine.close()
     bad = sum(sum(q["bad"].values()) for q in summary.quality.values() if q)
     log.info("analysed %s: %d results, %d bad rows, %.1fs", ", ".join(days), len(summary.written), bad, summary.seconds)
-    return {"days": days, "results": len(summary.written), "bad_rows": bad, "seconds": round(summary.seconds, 3)}
+    for warning in summary.warnings:
+        log.warning("%s", warning)
+    return {
+        "days": days,
+        "results": len(summary.written),
+        "bad_rows": bad,
+        "seconds": round(summary.seconds, 3),
+        "warnings": summary.warnings,
+    }

@@ -226,6 +226,12 @@ def normalise_url(col: Any, F: Any) -> Any:
     return F.when(trimmed == "", base).otherwise(trimmed)
 
 
+def normalise_page(url: str) -> str:
+    """:func:`normalise_url` in plain Python, for funnel and goal patterns (``*`` is kept)."""
+    base = url.split("?", 1)[0].split("#", 1)[0]
+    return base.rstrip("/") or base
+
+
 def viewport_class(col: Any, F: Any) -> Any:
     expr = F.when(col.isNull(), F.lit("unknown"))
     for name, smallest in reversed(VIEWPORT_CLASSES):

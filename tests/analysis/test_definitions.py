@@ -62,3 +62,37 @@ def test_store_round_trip():
     assert defs.experiments() == [e]
     assert Definitions.key("funnel").startswith("logdig:")
     assert defs.remove("funnel", "f") and not defs.remove("funnel", "f")
+
+
+@pytest.mark.parametrize(
+    "typed, stored",
+    [
+        ("*/demo/spa/", "*/demo/spa"),  # the address bar's trailing slash
+        ("https://a.com/", "https://a.com"),
+        ("https://a.com/shop/?q=1#top", "https://a.com/shop"),
+        ("*/pricing?plan=pro", "*/pricing"),
+        ("*/demo/*", "*/demo/*"),  # wildcards stay
+        ("*/docs//", "*/docs"),
+    ],
+)
+def test_url_patterns_are_normalised_like_pages(typed, stored):
+    # Pages are stored without query, fragment or trailing slash: url:*/demo/spa/ matched 0
+    # users while url:*/demo/spa matched 1. Both the CLI and the dashboard parse here.
+    funnel = parse_funnel({"name": "f", "steps": [f"url:{typed}", "event:x"]})
+    assert funnel.steps[0] == Step(url=stored)
+    assert parse_experiment({"name": "e", "goal": {"url": typed}}).goal == Step(url=stored)
+
+
+def test_a_pattern_that_is_only_a_query_is_refused():
+    with pytest.raises(DefinitionError, match="empty without its query string"):
+        parse_funnel({"name": "f", "steps": ["url:?utm=x", "event:x"]})
+
+
+def test_the_python_rule_is_the_columns_rule(duck):
+    from analysis.engines import api
+    from analysis.schema import normalise_page, normalise_url
+
+    urls = ["https://a.com/shop/?q=1#top", "https://a.com/", "https://a.com", "/", "https://a.com/x#y/", "a//?b"]
+    df = duck.session.createDataFrame([(u,) for u in urls], ["u"])
+    got = [r["p"] for r in df.select(normalise_url(api(df).F.col("u"), api(df).F).alias("p")).collect()]
+    assert got == [normalise_page(u) for u in urls]

@@ -64,3 +64,55 @@ def test_funnel_limited_to_its_token(duck, tmp_path):
         docs = run.funnel_docs(loaded.events, queries, keys=keys, funnels=[only_b])()
     assert docs[("tok", "2026-11-25")]["funnels"] == []
     assert docs[("tok2", "2026-11-25")]["funnels"][0]["steps"][1]["users"] == 1
+
+
+def test_a_step_typed_with_the_address_bars_slash_matches(engine, tmp_path):
+    # The browser shows https://site.example/demo/spa/; pages are stored without the slash.
+    funnel = parse_funnel({"name": "spa", "steps": ["url:*/demo/", "url:*/demo/spa/"]})
+    events = path("u1", [(0, f"{SITE}/demo/"), (5, f"{SITE}/demo/spa/")])
+    loaded = load_events(engine, tmp_path, events)
+    (row,) = run.rows(funnels.steps(loaded.events, funnel))
+    assert [row["users_1"], row["users_2"]] == [1, 1]
+    assert funnels.summarise(row, funnel)["warnings"] == []
+
+
+def test_a_step_that_matches_nothing_is_reported(engine, tmp_path):
+    funnel = parse_funnel({"name": "typo", "steps": ["url:*/pricing", "url:*/sign-up", "event:purchase"]})
+    # u1 buys without the sign-up page; u2 never reaches step 1 but signs up... elsewhere
+    events = path("u1", [(0, "pricing"), (10, "purchase")]) + path("u2", [(0, "signup")])
+    loaded = load_events(engine, tmp_path, events)
+    (row,) = run.rows(funnels.steps(loaded.events, funnel))
+    assert [row[f"matched_{k}"] for k in (1, 2, 3)] == [1, 0, 1]  # users matching each step, any order
+    doc = funnels.summarise(row, funnel)
+    assert [s["matched_users"] for s in doc["steps"]] == [1, 0, 1]
+    assert doc["warnings"] == ["step 2 (url */sign-up) matched no page view on this day"]
+
+
+def test_a_funnel_whose_first_step_never_matches_still_has_a_row(duck, tmp_path):
+    # Before, no row came back at all and the result simply said 0 users everywhere.
+    funnel = parse_funnel({"name": "none", "steps": ["url:*/nowhere", "event:purchase"]})
+    loaded = load_events(duck, tmp_path, path("u1", [(0, "purchase")]))
+    (row,) = run.rows(funnels.steps(loaded.events, funnel))
+    assert (row["users_1"], row["users_2"], row["matched_1"], row["matched_2"]) == (0, 0, 0, 1)
+
+
+def test_analyze_reports_steps_that_matched_nothing_over_its_range(tmp_path):
+    from analysis.engines import duckdb_engine
+    from logdig.config import Settings
+
+    from .conftest import store_lines
+
+    funnel = parse_funnel({"name": "typo", "steps": ["url:*/pricing", "event:never"]})
+    events = path("u1", [(0, "pricing")])
+    store = store_lines(tmp_path, "2026-11-25", events)
+    store_lines(tmp_path, "2026-11-26", [dict(e, event_id="x" + e["event_id"]) for e in events])
+    engine = duckdb_engine()
+    try:
+        summary = run.analyze(
+            engine, Settings(data_dir=str(tmp_path)), store, ["2026-11-25", "2026-11-26"], funnels=[funnel]
+        )
+    finally:
+        engine.close()
+    assert summary.warnings == [
+        "funnel typo, site tok: step 2 (event never) matched nothing from 2026-11-25 to 2026-11-26"
+    ]

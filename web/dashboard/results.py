@@ -263,10 +263,12 @@ def funnels(results: Results, token: str, days: list[str]) -> list[dict]:
     for _day, data in results.data("funnels", token, days):
         for f in data.get("funnels", []):
             name = f["funnel"]["name"]
-            entry = found.setdefault(name, {"users": Counter(), "labels": {}, "days": 0})
+            entry = found.setdefault(name, {"users": Counter(), "matched": Counter(), "labels": {}, "days": 0})
             entry["funnel"], entry["days"] = f["funnel"], entry["days"] + 1
             for s in f["steps"]:
                 entry["users"][s["step"]] += s["users"]
+                # results from before matched_users: assume the step matched something
+                entry["matched"][s["step"]] += s.get("matched_users", 1)
                 entry["labels"][s["step"]] = s["label"]
     out = []
     for name, e in sorted(found.items()):
@@ -284,7 +286,18 @@ def funnels(results: Results, token: str, days: list[str]) -> list[dict]:
                 }
             )
             prev = users
-        out.append({"name": name, "definition": e["funnel"], "steps": steps, "days": e["days"]})
+        warnings = [
+            f"Step {k} ({e['labels'][k]}) matched nothing in this range: "
+            + (
+                "no page view's address matches it (pages are compared without query string, "
+                "fragment or trailing slash)."
+                if e["labels"][k].startswith("url ")
+                else "no custom event has that name."
+            )
+            for k in sorted(e["labels"])
+            if not e["matched"][k]
+        ]
+        out.append({"name": name, "definition": e["funnel"], "steps": steps, "days": e["days"], "warnings": warnings})
     return out
 
 
