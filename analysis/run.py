@@ -1,4 +1,4 @@
-"""Orchestration: read a date range once, run the jobs, write one result per job, token and day.
+"""Orchestration: read a date range once (``analysis.loading``), run the jobs, write one result per job, token and day.
 
     results/<job>/<token>/<YYYY-MM-DD>.json   (logdig.storage.results_key)
 
@@ -21,28 +21,18 @@ from datetime import UTC, datetime
 from itertools import groupby
 from typing import Any
 
-from analysis import io, schema, stats
+from analysis import io, stats
 from analysis.definitions import Experiment, Funnel
-from analysis.engines import Engine, api, duckdb_cursor
+from analysis.engines import Engine, duckdb_cursor
 from analysis.jobs import JOBS, heatmap, pages
 from analysis.jobs import experiments as experiments_job
 from analysis.jobs import funnels as funnels_job
+from analysis.loading import Loaded, _is_duckdb, load, materialize, raw_unique, rows
 from logdig.storage import results_key
 
+__all__ = ["Loaded", "analyze", "compute", "grouped", "load", "materialize", "raw_unique", "rows"]
+
 DAY_REPORT = "_days"  # results/_days/all/<day>.json
-
-
-@dataclass
-class Loaded:
-    events: Any
-    quality: dict[str, dict] = field(default_factory=dict)  # day -> counts
-    token_quality: dict[tuple[str, str], dict] = field(default_factory=dict)
-    cached: list[Any] = field(default_factory=list)  # Spark frames to unpersist when done
-
-    def release(self) -> None:
-        for df in self.cached:
-            df.unpersist()
-        self.cached.clear()
 
 
 @dataclass
@@ -55,24 +45,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)  # e.g. funnel steps that matched nothing
 
 
-def rows(df: Any) -> list[dict]:
-    """Collect ``df`` as dicts. On DuckDB straight from the cursor: building sqlframe Rows
-    costs several times the query for big results (a heat map grid has ~10^5 cells)."""
-    if _is_duckdb(df):
-        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
-        if len(sql) == 1:
-            cursor = df.session._conn.execute(sql[0])
-            names = [d[0] for d in cursor.description]
-            return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    return [r.asDict() for r in df.collect()]
-
-
 def _sort_key(row: dict) -> tuple:
     return tuple((v is None, v) for v in row.values())
-
-
-def _is_duckdb(df: Any) -> bool:
-    return type(df).__module__.startswith("sqlframe.")
 
 
 def grouped(df: Any) -> dict[tuple[str, str], list[dict]]:
@@ -151,61 +125,6 @@ class Queries:
         if self._pool:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._cursor.close()
-
-
-def materialize(engine: Engine, df: Any, name: str) -> Any:
-    """Compute ``df`` once so later jobs do not re-read or re-parse the objects."""
-    if engine.name == "duckdb":
-        sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
-        if len(sql) != 1:  # pragma: no cover - only cached frames give several statements
-            raise RuntimeError("cannot materialize a multi-statement DataFrame")
-        engine.session._conn.execute(f"CREATE OR REPLACE TABLE {name} AS {sql[0]}")
-        return engine.session.table(name)
-    df = df.persist()
-    df.count()
-    return df
-
-
-def load(engine: Engine, settings: Any, store: Any, days: list[str], token: str | None = None) -> Loaded:
-    """Clean events of ``days``: valid, repeats removed per token and day, bots left out."""
-    raw = io.read_raw(engine, settings, store, days)
-    checked = materialize(engine, schema.check(raw), "checked_events")
-    if engine.name == "duckdb":
-        io.duckdb_release(engine)
-    cached = [checked]
-    F = api(checked).F
-    quality: dict[str, dict] = {d: {"lines": 0, "valid": 0, "bad": {}} for d in days}
-    for r in rows(checked.groupBy("day", "_reason").count()):
-        q = quality.setdefault(r["day"], {"lines": 0, "valid": 0, "bad": {}})
-        q["lines"] += r["count"]
-        if r["_reason"] is None:
-            q["valid"] += r["count"]
-        else:
-            q["bad"][r["_reason"]] = r["count"]
-    valid = checked.filter(F.col("_reason").isNull()).drop("_reason")
-    if token is not None:
-        valid = valid.filter(F.col("token") == token)
-    unique = materialize(engine, schema.dedupe(valid), "unique_events")
-    cached.append(unique)
-    is_bot = F.when(F.col("bot") == True, 1).otherwise(0)  # noqa: E712 - a column
-    token_quality = {}
-    per_token = valid.groupBy("token", "day").agg(F.count(F.lit(1)).alias("valid"))
-    counted = unique.groupBy("token", "day").agg(F.count(F.lit(1)).alias("unique"), F.sum(is_bot).alias("bots"))
-    uniq = {(r["token"], r["day"]): r for r in rows(counted)}
-    for r in rows(per_token):
-        u = uniq[(r["token"], r["day"])]
-        token_quality[(r["token"], r["day"])] = {
-            "events": int(u["unique"] - u["bots"]),
-            "duplicates": int(r["valid"] - u["unique"]),
-            "bot_events": int(u["bots"]),
-        }
-    for q in quality.values():
-        q["duplicates"] = sum(v["duplicates"] for (_, d), v in token_quality.items() if quality.get(d) is q)
-    events = unique.filter(is_bot == 0)
-    if engine.name == "spark":  # DuckDB filters the stored unique events in passing; no copy
-        events = materialize(engine, events, "events")
-        cached.append(events)
-    return Loaded(events, quality, token_quality, cached if engine.name == "spark" else [])
 
 
 def _group(items: Iterable[dict]) -> dict[tuple[str, str], list[dict]]:

@@ -2,6 +2,9 @@
 
 Only this module knows object keys. Raw events live at YYYY-MM-DD/<sha256>.jsonl,
 analysis results under results/, so a Spark glob over the day folders stays clean.
+The lake (worker/compact.py) sits beside them under lake/: Hive-partitioned Parquet
+parts ``lake/events/day=YYYY-MM-DD/token=<token>/part-<sha256>.parquet`` and one
+manifest a compacted day, ``lake/_manifests/day=YYYY-MM-DD.json``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from logdig.config import ConfigError, Settings
 
@@ -47,6 +50,53 @@ def raw_keys(store: ObjectStore) -> Iterator[tuple[date, str]]:
 def results_key(job: str, token: str, day: date | str) -> str:
     day = day.isoformat() if isinstance(day, date) else day
     return f"{RESULTS_PREFIX}{job}/{token}/{day}.json"
+
+
+LAKE_EVENTS = "lake/events"  # spark.read.parquet(".../lake/events") reads the whole table
+LAKE_MANIFESTS = "lake/_manifests/"
+LAKE_PART = re.compile(r"^lake/events/day=(\d{4}-\d{2}-\d{2})/token=([^/]+)/part-([0-9a-f]{64})\.parquet$")
+LAKE_MANIFEST = re.compile(r"^lake/_manifests/day=(\d{4}-\d{2}-\d{2})\.json$")
+
+
+def _day(day: date | str) -> str:
+    return day.isoformat() if isinstance(day, date) else day
+
+
+def lake_day_prefix(day: date | str) -> str:
+    """The folder of one day's parts (every token)."""
+    return f"{LAKE_EVENTS}/day={_day(day)}/"
+
+
+def lake_token_prefix(day: date | str, token: str) -> str:
+    # escaped as Spark escapes partition values, so a token is one path segment that
+    # Spark and Hive read back unchanged ('/', '=', '%', ... become %XX)
+    return f"{lake_day_prefix(day)}token={quote(token, safe='')}/"
+
+
+def lake_part_key(day: date | str, token: str, data: bytes) -> str:
+    """A Parquet part of one token's events of one day, named by the SHA-256 of its bytes."""
+    return f"{lake_token_prefix(day, token)}part-{hashlib.sha256(data).hexdigest()}.parquet"
+
+
+def lake_part_token(key: str) -> str | None:
+    """The token a part key belongs to, or None for a key that is not a part."""
+    match = LAKE_PART.match(key)
+    return unquote(match.group(2)) if match else None
+
+
+def lake_manifest_key(day: date | str) -> str:
+    return f"{LAKE_MANIFESTS}day={_day(day)}.json"
+
+
+def lake_parts(store: ObjectStore, day: date | str) -> list[str]:
+    """Every part stored for ``day`` (listed, whatever the manifest says), sorted."""
+    return sorted(k for k in store.list(lake_day_prefix(day)) if LAKE_PART.match(k))
+
+
+def lake_days(store: ObjectStore) -> list[str]:
+    """Days with a manifest or any stored part, sorted."""
+    days = {m.group(1) for k in store.list("lake/") if (m := LAKE_PART.match(k) or LAKE_MANIFEST.match(k))}
+    return sorted(days)
 
 
 class ObjectStore(Protocol):
@@ -89,6 +139,11 @@ class LocalStore:
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()
+
+    def local_file(self, key: str) -> Path:
+        """The file that holds ``key``, for readers that open files themselves (DuckDB's
+        read_parquet); only the local store has one."""
+        return self._path(key)
 
     def list(self, prefix: str = "") -> Iterator[str]:
         if not self.root.is_dir():
@@ -151,7 +206,7 @@ class S3Store:
             raise ConfigError(f"LOGDIG_S3_ENDPOINT must be an http(s) URL, got {settings.s3_endpoint!r}")
         self.bucket = settings.s3_bucket
         self.client = Minio(
-            url.netloc,
+            url.netloc.rpartition("@")[2],  # credentials come from AWS_*, never the URL
             access_key=settings.aws_access_key_id or None,
             secret_key=settings.aws_secret_access_key or None,
             region=settings.aws_region or None,

@@ -1,0 +1,282 @@
+"""Compaction: a closed day's raw objects -> Parquet parts in the lake, and the day's manifest.
+
+    lake/events/day=YYYY-MM-DD/token=<token>/part-<sha256>.parquet
+    lake/_manifests/day=YYYY-MM-DD.json
+
+The rows are those the analysis reads (``analysis.run.raw_unique`` on DuckDB: the same
+reading, checks and repeat removal; bad rows and repeats left out and counted, bots kept
+and flagged). A day is compacted once it is *closed*: its UTC day ended more than
+``LOGDIG_MAX_WAIT`` + :data:`MARGIN` ago, so the flush has written everything received
+that day. It is compacted again when its raw objects change (a late or restored object,
+``logdig forget``, ``logdig prune``): the manifest lists the objects it came from.
+
+Order of the steps, so that a compaction killed at any point leaves the old day or the new
+one, never a mix, for a reader that goes by the manifest (LogDig's):
+
+1. write the new parts (content-addressed: a part whose rows did not change keeps its key);
+2. write the manifest (one PUT, atomic): from here on the new day is what LogDig reads;
+3. delete the parts the new manifest does not list.
+
+Before 2 the old manifest still lists the old parts, all still stored; after 2 the new one
+lists the new parts, all written. A plain ``spark.read.parquet(".../lake/events")`` lists
+the files instead: between 1 and 3 it sees a changed site's old and new part together
+(its events twice), and after a kill there until the next compaction finishes step 3.
+See analysis/README.md ("The lake").
+"""
+
+from __future__ import annotations
+
+import io as _io
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from logdig.config import Settings
+from logdig.storage import (
+    RAW_KEY,
+    ObjectStore,
+    lake_manifest_key,
+    lake_part_key,
+    lake_parts,
+)
+from worker.flush import failpoint
+
+log = logging.getLogger("logdig.compact")
+
+MARGIN = 3600  # seconds after the day's end + LOGDIG_MAX_WAIT before a day is closed
+ROW_GROUP_ROWS = 1_000_000  # Parquet row groups: Spark reads one a task (~10-30 MB zstd)
+PART_ROWS = 4_000_000  # most rows in one part; a larger site-day gets several
+BATCH_BYTES = 256 * 2**20  # raw bytes read together (one DuckDB pass; its memory is about 4x)
+BATCH_DAYS = 8
+ZSTD_LEVEL = 3
+ORDER = ("user_key", "ts_ms", "event_id")  # sorted in a part: visitors' rows together compress well
+
+
+@dataclass
+class CompactReport:
+    days: list[str] = field(default_factory=list)  # compacted now
+    current: list[str] = field(default_factory=list)  # already up to date
+    open_days: list[str] = field(default_factory=list)  # not closed yet: left raw
+    events: int = 0  # rows written (valid, unique, bots included)
+    raw_bytes: int = 0
+    lake_bytes: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        parts = [
+            f"compacted {len(self.days)} days ({self.events} events, {self.raw_bytes} raw bytes -> {self.lake_bytes} lake bytes)"
+        ]
+        if self.current:
+            parts.append(f"{len(self.current)} up to date")
+        if self.open_days:
+            parts.append(f"{len(self.open_days)} not closed yet ({', '.join(self.open_days)})")
+        return "; ".join(parts)
+
+
+def closed(day: str, now: datetime, settings: Settings) -> bool:
+    end = datetime.combine(date.fromisoformat(day) + timedelta(days=1), datetime.min.time(), UTC)
+    return now >= end + timedelta(seconds=settings.max_wait + MARGIN)
+
+
+def raw_days(store: ObjectStore) -> dict[str, list[str]]:
+    """{day: its raw object keys, sorted} for every day with raw objects."""
+    out: dict[str, list[str]] = {}
+    for key in store.list():
+        match = RAW_KEY.match(key)
+        if match:
+            out.setdefault(match.group(1), []).append(key)
+    return {d: sorted(keys) for d, keys in sorted(out.items())}
+
+
+def parquet_bytes(table: Any) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = _io.BytesIO()
+    pq.write_table(
+        table,
+        buf,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        row_group_size=ROW_GROUP_ROWS,
+        write_statistics=True,
+    )
+    return buf.getvalue()
+
+
+class Compactor:
+    def __init__(self, store: ObjectStore, settings: Settings, clock: Callable[[], float] = time.time):
+        self.store, self.settings, self.clock = store, settings, clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def plan(
+        self, start: date | None = None, end: date | None = None, token: str | None = None
+    ) -> tuple[list[str], list[str], CompactReport]:
+        """(days to compact whole, days to rebuild for ``token`` only, report so far): closed
+        days with raw objects in range whose manifest is not current; with ``token``, also
+        that site's part of the current ones."""
+        from analysis import lake
+
+        report = CompactReport()
+        whole, one_site = [], []
+        now = self._now()
+        for day, objects in raw_days(self.store).items():
+            if (start and day < start.isoformat()) or (end and day > end.isoformat()):
+                continue
+            if not closed(day, now, self.settings):
+                report.open_days.append(day)
+                continue
+            manifest = lake.read_manifest(self.store, day)
+            if not lake.current(self.store, day, manifest, objects):
+                whole.append(day)
+            elif token is not None:
+                one_site.append(day)
+            else:
+                self._tidy(day, manifest)
+                report.current.append(day)
+        return whole, one_site, report
+
+    def _tidy(self, day: str, manifest: dict) -> None:
+        """Finish an interrupted step 3: delete parts the current manifest does not list."""
+        listed = {k for keys in manifest["parts"].values() for k in keys}
+        for key in lake_parts(self.store, day):
+            if key not in listed:
+                self.store.delete(key)
+
+    def run(self, start: date | None = None, end: date | None = None, token: str | None = None) -> CompactReport:
+        started = time.perf_counter()
+        whole, one_site, report = self.plan(start, end, token)
+        for days, only in ((whole, None), (one_site, token)):
+            sizes = {d: sum(self.store.sizes(f"{d}/").values()) for d in days}
+            batch: list[str] = []
+            for day in days:
+                if batch and (sum(sizes[d] for d in batch) + sizes[day] > BATCH_BYTES or len(batch) >= BATCH_DAYS):
+                    self._compact(batch, only, report)
+                    batch = []
+                batch.append(day)
+            if batch:
+                self._compact(batch, only, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _compact(self, days: list[str], token: str | None, report: CompactReport) -> None:
+        """Read ``days`` raw in one DuckDB pass, then write each day's parts and manifest
+        (with ``token``: only that site's parts; the days' manifests are current)."""
+        from analysis import io, lake
+        from analysis.engines import duckdb_engine
+        from analysis.run import raw_unique
+
+        engine = duckdb_engine()
+        try:
+            objects = {d: io.day_objects(self.store, d) for d in days}
+            _, quality, token_quality, _ = raw_unique(engine, self.settings, self.store, days, token)
+            conn = engine.session._conn
+            for day in days:
+                old = lake.read_manifest(self.store, day) if token is not None else None
+                self._write_day(conn, day, objects[day], quality.get(day), token_quality, token, old, report)
+        finally:
+            engine.close()
+
+    def _write_day(
+        self,
+        conn: Any,
+        day: str,
+        objects: list[str],
+        quality: dict | None,
+        token_quality: dict,
+        token: str | None,
+        old: dict | None,
+        report: CompactReport,
+    ) -> None:
+        from analysis import lake
+
+        names = [d[0] for d in conn.execute("SELECT * FROM unique_events LIMIT 0").description]
+        stored = [n for n in names if n not in lake.PARTITIONS]
+        columns = ", ".join(f'"{c}"' for c in stored)
+        order = ", ".join(f'"{c}"' for c in ORDER)
+        table_schema = conn.execute(f"SELECT {columns} FROM unique_events LIMIT 0").to_arrow_table().schema
+        tokens = sorted(t for (t, d) in token_quality if d == day)
+        parts: dict[str, list[str]] = dict(old["parts"]) if token is not None else {}
+        counts: dict[str, dict] = dict(old["tokens"]) if token is not None else {}
+        if token is not None:
+            parts.pop(token, None)
+            counts.pop(token, None)
+        written = 0
+        for tok in tokens:
+            table = conn.execute(
+                f"SELECT {columns} FROM unique_events WHERE day = ? AND token = ? ORDER BY {order}", [day, tok]
+            ).to_arrow_table()
+            keys = []
+            for start in range(0, table.num_rows, PART_ROWS):
+                data = parquet_bytes(table.slice(start, PART_ROWS))
+                key = lake_part_key(day, tok, data)
+                if written:
+                    failpoint("compact-mid-parts")
+                self.store.put(key, data, content_type="application/vnd.apache.parquet")
+                written += 1
+                keys.append(key)
+                report.lake_bytes += len(data)
+            parts[tok] = keys
+            counts[tok] = dict(token_quality[(tok, day)])
+            report.events += table.num_rows
+        q = quality or {"lines": 0, "valid": 0, "bad": {}}
+        if token is not None:
+            q = {k: old["quality"][k] for k in ("lines", "valid", "bad")}
+        manifest = {
+            "version": lake.code_version(),
+            "day": day,
+            "columns": lake.columns(table_schema),
+            "order": names,
+            "objects": objects,
+            "raw_bytes": sum(self.store.sizes(f"{day}/").get(k, 0) for k in objects),
+            "parts": parts,
+            "tokens": counts,
+            "quality": {"lines": q["lines"], "valid": q["valid"], "bad": q["bad"]},
+            "compacted_at": self._now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        failpoint("compact-before-manifest")
+        from analysis.io import write_json
+
+        write_json(self.store, lake_manifest_key(day), manifest)  # the commit
+        failpoint("compact-before-delete")
+        listed = {k for keys in parts.values() for k in keys}
+        deleted = 0
+        for key in lake_parts(self.store, day):
+            if key not in listed:
+                if deleted:
+                    failpoint("compact-mid-delete")
+                self.store.delete(key)
+                deleted += 1
+        report.days.append(day)
+        report.raw_bytes += manifest["raw_bytes"]
+        log.info("compacted %s: %d parts, %d old parts deleted", day, len(listed), deleted)
+
+
+def drop_day(store: ObjectStore, day: str) -> int:
+    """Remove a day from the lake: the manifest first (readers go back to the raw objects at
+    once), then every part. Returns the number of parts deleted."""
+    store.delete(lake_manifest_key(day))
+    parts = lake_parts(store, day)
+    for key in parts:
+        store.delete(key)
+    return len(parts)
+
+
+def compact(
+    settings: Settings | None = None,
+    store: ObjectStore | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    token: str | None = None,
+) -> CompactReport:
+    from logdig.storage import open_store
+
+    settings = settings or Settings.from_env()
+    store = store or open_store(settings)
+    report = Compactor(store, settings).run(start, end, token)
+    log.info("compact: %s", report.summary())
+    return report
