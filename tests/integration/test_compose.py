@@ -53,8 +53,10 @@ def service_env(name: str, settings) -> dict[str, str]:
         "LOGDIG_FLUSH_INTERVAL": "1",
         "LOGDIG_BATCH_MIN": "10",
     }
+    # `env_file: .env` hands the container all of .env; `environment` wins over it.
+    env_file = given if SERVICES[name].get("env_file") in (".env", [".env"]) else {}
     env = {k: interpolate(v, given) for k, v in (SERVICES[name].get("environment") or {}).items()}
-    return {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, **env_file, **env, "PYTHONUNBUFFERED": "1"}
 
 
 def free_port() -> int:
