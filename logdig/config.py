@@ -55,6 +55,13 @@ SETTINGS: dict[str, Setting] = {
     "rate_token": Setting(
         "LOGDIG_RATE_TOKEN", 600_000, "events per minute for one token (429 beyond); 0 turns it off", 0
     ),
+    "rate_token_ip_share": Setting(
+        "LOGDIG_RATE_TOKEN_IP_SHARE",
+        10,
+        "percent of LOGDIG_RATE_TOKEN one client IP may send for a token (429 beyond), so one address "
+        "cannot use up a site's budget; 0 turns it off",
+        0,
+    ),
     "proxy_hops": Setting(
         "LOGDIG_PROXY_HOPS", 0, "reverse proxies in front of web whose X-Forwarded-For is trusted for the client IP", 0
     ),
@@ -88,12 +95,14 @@ WEAK_SECRETS = {"", "minioadmin", "minio123", "password", "changeme", "change-me
 
 
 def redact_url(url: str) -> str:
-    """A URL safe to print: any password replaced by ***."""
+    """A URL safe to print: a password replaced by ***, or a user name alone (often a
+    token, https://TOKEN@host) replaced by ***."""
     parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}" if colon else f"***@{host}"))
 
 
 class ConfigError(ValueError):
@@ -119,6 +128,7 @@ class Settings:
     max_events: int = 1000
     rate_ip: int = 1200
     rate_token: int = 600_000
+    rate_token_ip_share: int = 10
     proxy_hops: int = 0
     store_ip: str = "off"
     url_query: str = "keep"
@@ -148,6 +158,10 @@ class Settings:
                 values[f.name] = raw
         values.update(overrides)
         settings = cls(**values)
+        if settings.rate_token_ip_share > 100:
+            raise ConfigError(
+                f"LOGDIG_RATE_TOKEN_IP_SHARE is a percentage: at most 100, got {settings.rate_token_ip_share}"
+            )
         if settings.batch_min > settings.batch_max:
             raise ConfigError("LOGDIG_BATCH_MIN must not exceed LOGDIG_BATCH_MAX")
         if settings.store_ip not in ("off", "truncated"):
@@ -158,6 +172,13 @@ class Settings:
         if settings.url_query not in ("keep", "strip") and not settings.url_query.startswith("allow:"):
             raise ConfigError(f"LOGDIG_URL_QUERY must be keep, strip or allow:name,name, got {settings.url_query!r}")
         return settings
+
+    def __repr__(self) -> str:
+        """The dataclass's repr with any userinfo in LOGDIG_S3_ENDPOINT redacted; fields with
+        repr=False (the Redis URL, the secrets) stay out, as before."""
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["s3_endpoint"] = redact_url(self.s3_endpoint)
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     def replace(self, **changes: object) -> Settings:
         return Settings(**{**self.__dict__, **changes})

@@ -25,6 +25,13 @@ __all__ = ["SERVER_FIELDS", "Event", "schema"]  # re-exported: the schema's user
 
 PROPS_MAX_BYTES = 8 * 1024
 PROPS_MAX_DEPTH = 3
+# No field may nest deeper than props may; checked without recursion before any
+# recursive code (msgspec, jsonschema, orjson, repr) sees a client's value.
+MAX_DEPTH = PROPS_MAX_DEPTH
+TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels"
+# Rejected events explained (jsonschema, error by error) per request; the rest are only
+# counted. An explanation costs ~15x a valid event's check: 1,000 would be a cheap flood.
+MAX_EXPLAINED = 20
 
 
 class ClientError(Exception):
@@ -44,7 +51,8 @@ class Checked:
     """The outcome of validating one request's events."""
 
     valid: list[tuple[int, Event]] = field(default_factory=list)  # (index, event)
-    rejected: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # the first MAX_EXPLAINED, explained
+    invalid: int = 0  # every rejected event, listed or not
 
 
 @cache
@@ -72,12 +80,24 @@ def parse_body(body: bytes, max_events: int) -> list[Any]:
     return events
 
 
-def _depth(value: Any) -> int:
-    if isinstance(value, dict):
-        return 1 + max((_depth(v) for v in value.values()), default=0)
-    if isinstance(value, list):
-        return 1 + max((_depth(v) for v in value), default=0)
-    return 0
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests objects/arrays more than `limit` levels deep.
+
+    A loop over an explicit stack, never recursion: a 4 KB body can nest 1,000 levels,
+    which recursion (ours, jsonschema's, repr's) turns into a RecursionError. Depth-first,
+    so a deep chain is found after about `limit` steps and the walk stops there.
+    """
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _path(error: Any) -> str:
@@ -116,12 +136,11 @@ def _reason(error: Any) -> str:
 
 
 def _props_problems(props: dict[str, Any], size: int | None = None) -> list[dict[str, str]]:
+    """The size of `props`, once its depth is known to be within MAX_DEPTH."""
     errors = []
     size = len(msgspec.json.encode(props)) if size is None else size  # msgspec: any integer
     if size > PROPS_MAX_BYTES:
         errors.append({"field": "props", "reason": f"{size} bytes serialised; the limit is {PROPS_MAX_BYTES}"})
-    if _depth(props) > PROPS_MAX_DEPTH:
-        errors.append({"field": "props", "reason": f"nested deeper than {PROPS_MAX_DEPTH} levels"})
     return errors
 
 
@@ -133,26 +152,48 @@ def _to_event(fields: dict[str, Any], strict: bool) -> Event:
     return event
 
 
-def _check(event: Any) -> tuple[list[dict[str, str]], Event | None]:
-    """(what is wrong, the Event when nothing is) for one decoded event."""
+def _split(event: dict[str, Any]) -> tuple[list[dict[str, str]], dict[str, Any]]:
+    """(errors no validator needs to find, the fields left to validate): fields only the
+    server sets, and fields nested too deep, which are kept away from every recursive check."""
+    errors = [{"field": f, "reason": "set by the server; do not send it"} for f in SERVER_FIELDS if f in event]
+    clean = {}
+    for name, value in event.items():
+        if name in SERVER_FIELDS:
+            continue
+        if isinstance(value, (dict, list)) and deeper_than(value, MAX_DEPTH):
+            errors.append({"field": name or '""', "reason": TOO_DEEP})  # "" is a JSON key too
+        else:
+            clean[name] = value
+    return errors, clean
+
+
+def _check(event: Any, explain: bool = True) -> tuple[list[dict[str, str]], Event | None]:
+    """(what is wrong, the Event when nothing is) for one decoded event. Without
+    `explain`, the errors say only that the event is invalid (no jsonschema listing)."""
     if not isinstance(event, dict):
         return [{"field": "event", "reason": f"must be a JSON object, got {type(event).__name__}"}], None
-    errors = [{"field": f, "reason": "set by the server; do not send it"} for f in SERVER_FIELDS if f in event]
-    clean = {k: v for k, v in event.items() if k not in SERVER_FIELDS}
+    errors, clean = _split(event)
     try:
         checked = _to_event(clean, strict=True)
     except msgspec.ValidationError:
         # jsonschema decides and explains. When it finds nothing the Struct was merely
         # stricter (5.0 for an integer): convert leniently, which gives 5.
-        errors += [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
         checked = None
+        if explain:
+            deep = {e["field"] for e in errors}  # taken out of `clean`: not "missing" too
+            found = [{"field": _path(e), "reason": _reason(e)} for e in _validator().iter_errors(clean)]
+            errors += [e for e in found if e["field"] not in deep]
         if not errors:
             try:
                 checked = _to_event(clean, strict=False)
             except msgspec.ValidationError as e:
                 errors.append({"field": "event", "reason": str(e)[:200]})
-    if isinstance(event.get("props"), dict):
-        errors += _props_problems(event["props"])
+        # Past the explained ones: what even a lenient Struct refuses is refused (in C);
+        # what it takes ("5" for 5 too) jsonschema confirms, stopping at the first error.
+        if not explain and checked is not None and not _validator().is_valid(clean):
+            errors.append({"field": "event", "reason": "invalid"})
+    if isinstance(clean.get("props"), dict):
+        errors += _props_problems(clean["props"])
     return errors, None if errors else checked
 
 
@@ -162,13 +203,16 @@ def check_event(event: Any) -> list[dict[str, str]]:
 
 
 def check_events(events: list[Any]) -> Checked:
+    """Every event checked; the first MAX_EXPLAINED rejected ones explained, the rest counted."""
     checked = Checked()
     for index, event in enumerate(events):
-        errors, valid = _check(event)
-        if valid is None:
-            checked.rejected.append({"index": index, "errors": errors})
-        else:
+        errors, valid = _check(event, explain=checked.invalid < MAX_EXPLAINED)
+        if valid is not None:
             checked.valid.append((index, valid))
+            continue
+        if checked.invalid < MAX_EXPLAINED:
+            checked.rejected.append({"index": index, "errors": errors})
+        checked.invalid += 1
     return checked
 
 
@@ -200,6 +244,8 @@ def _all_valid(events: list[Event]) -> bool:
         if not conforms(event):
             return False
         if event.props is not msgspec.UNSET:
+            if deeper_than(event.props, PROPS_MAX_DEPTH):  # before orjson's recursion sees it
+                return False
             try:
                 size = len(orjson.dumps(event.props))
             except TypeError:  # an integer past 64 bits: the slow path reads it as orjson does (a float)

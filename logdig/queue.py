@@ -39,16 +39,21 @@ DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment")
 _CHUNK = 1000
 _DIGEST_SIZE = 12  # bytes of blake2b per (token, event_id): collisions need ~2^48 events
 
-# KEYS: queue, stats, ip counter, this window's seen-set, the last window's, t token counters.
-# ARGV: queue_max, seen-set lifetime, rate window, ip limit, token limit, t, t event counts,
-#       k, k (reason, count) pairs of rejections, n, the n event digests joined, then the n events.
+# KEYS: queue, stats, this window's seen-set, the last window's, t token counters, then t
+#       (token, client IP) counters.
+# ARGV: queue_max, seen-set lifetime, rate window, token limit, (token, IP) limit, t, t event
+#       counts, k, k (reason, count) pairs of rejections, n, the n event digests joined, the n events.
 # One round trip: rate limits, the cap check, the repeat check, the push and the counters.
+# The per-IP request limit is not here: it is charged before the body is read (_CHARGE).
+# A (token, IP) pair over its share is refused before the token is charged, so one
+# address cannot spend a site's budget by being refused either.
 # The repeat check asks both windows about the whole request at once (SMISMEMBER),
 # not event by event: a call from Lua costs about as much as the check itself.
-# Returns {accepted, 0}, {-1, 0} when the queue is full, {-2, retry_after} when rate limited.
+# Returns {accepted, 0}, {-1, 0} when the queue is full, {-2, retry_after} when rate limited
+# (counted once: rejected:rate_limited counts answers, not events).
 _INGEST = """
 local queue_max, lifetime, rate_window = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
-local ip_limit, token_limit, t = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local token_limit, token_ip_limit, t = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local k = tonumber(ARGV[7 + t])
 local n = tonumber(ARGV[8 + t + 2 * k])
 local joined, lines = ARGV[9 + t + 2 * k], 9 + t + 2 * k
@@ -62,12 +67,14 @@ local function over(key, amount, limit)
   if count > limit then return math.max(redis.call('TTL', key), 1) end
   return 0
 end
-local wait = over(KEYS[3], 1, ip_limit)
+local wait = 0
 for i = 1, t do
-  if wait == 0 then wait = over(KEYS[5 + i], tonumber(ARGV[6 + i]), token_limit) end
+  local amount = tonumber(ARGV[6 + i])
+  if wait == 0 then wait = over(KEYS[4 + t + i], amount, token_ip_limit) end
+  if wait == 0 then wait = over(KEYS[4 + i], amount, token_limit) end
 end
 if wait > 0 then
-  redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', math.max(n, 1))
+  redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', 1)
   return {-2, wait}
 end
 if n == 0 then return {0, 0} end
@@ -80,8 +87,8 @@ for first = 1, n, CHUNK do
   local last = math.min(first + CHUNK - 1, n)
   local part = {}
   for i = first, last do part[#part + 1] = string.sub(joined, (i - 1) * DIGEST + 1, i * DIGEST) end
-  local now = redis.call('SMISMEMBER', KEYS[4], unpack(part))
-  local before = redis.call('SMISMEMBER', KEYS[5], unpack(part))
+  local now = redis.call('SMISMEMBER', KEYS[3], unpack(part))
+  local before = redis.call('SMISMEMBER', KEYS[4], unpack(part))
   for j = 1, #part do
     local d = part[j]
     if now[j] == 0 and before[j] == 0 and not taken[d] then
@@ -93,14 +100,26 @@ for first = 1, n, CHUNK do
 end
 for i = 1, #fresh, CHUNK do
   local last = math.min(i + CHUNK - 1, #fresh)
-  redis.call('SADD', KEYS[4], unpack(digests, i, last))
+  redis.call('SADD', KEYS[3], unpack(digests, i, last))
   redis.call('RPUSH', KEYS[1], unpack(fresh, i, last))
 end
-redis.call('EXPIRE', KEYS[4], lifetime)
+redis.call('EXPIRE', KEYS[3], lifetime)
 redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
 if #fresh < n then redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh) end
 return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
+
+# KEYS: the client IP's request counter, stats. ARGV: limit, window seconds.
+# Returns 0, or the seconds until the window resets (and counts the 429 answer).
+_CHARGE = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if count > tonumber(ARGV[1]) then
+  redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', 1)
+  return math.max(redis.call('TTL', KEYS[1]), 1)
+end
+return 0
+"""
 
 # KEYS: queue, inflight. ARGV: most events to take.
 # An existing in-flight batch is returned as is (recovery), never mixed with new events.
@@ -168,9 +187,10 @@ class RateLimited(Exception):
 class IngestLimits:
     queue_max: int
     dedupe_window: int
-    ip_limit: int = 0  # requests per rate_window per client IP; 0 = no limit
+    ip_limit: int = 0  # requests per rate_window per client IP (charge_ip); 0 = no limit
     token_limit: int = 0  # events per rate_window per token; 0 = no limit
     rate_window: int = 60
+    token_ip_limit: int = 0  # events per rate_window per (token, client IP); 0 = no limit
 
 
 @dataclass(frozen=True)
@@ -207,10 +227,16 @@ class EventQueue:
     def __init__(self, redis: Redis):
         self.redis = redis
         self._ingest = redis.register_script(_INGEST)
+        self._charge = redis.register_script(_CHARGE)
         self._reserve = redis.register_script(_RESERVE)
         self._ack = redis.register_script(_ACK)
 
     # -- collector side -----------------------------------------------------------------
+
+    def charge_ip(self, client: str, limit: int, window: int) -> int:
+        """Count one request from a client IP, before its body is read; 0 when allowed,
+        else the seconds to wait (Retry-After), the 429 counted as rejected:rate_limited."""
+        return int(self._charge(keys=[f"{RATE}ip:{client}", STATS], args=[limit, window]))
 
     def push(
         self,
@@ -233,10 +259,11 @@ class EventQueue:
         window = int((time.time() if now is None else now) // limits.dedupe_window)
         per_token = Counter(token for token, _, _ in events)
         reasons = [x for reason, n in (rejected or {}).items() if n for x in (reason, n)]
-        keys = [QUEUE, STATS, f"{RATE}ip:{client}", f"{SEEN}{window}", f"{SEEN}{window - 1}"]
+        keys = [QUEUE, STATS, f"{SEEN}{window}", f"{SEEN}{window - 1}"]
         keys += [f"{RATE}token:{t}" for t in per_token]
-        args = [limits.queue_max, 2 * limits.dedupe_window + 60, limits.rate_window, limits.ip_limit]
-        args += [limits.token_limit, len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
+        keys += [f"{RATE}token_ip:{t}:{client}" for t in per_token]
+        args = [limits.queue_max, 2 * limits.dedupe_window + 60, limits.rate_window, limits.token_limit]
+        args += [limits.token_ip_limit, len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
         args += [len(events), b"".join(_digest(token, event_id) for token, event_id, _ in events)]
         args += [line for _, _, line in events]
         accepted, wait = (int(x) for x in self._ingest(keys=keys, args=args))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote, unquote, urlparse
 
-from logdig.config import ConfigError, Settings
+from logdig.config import ConfigError, Settings, redact_url
 
 RESULTS_PREFIX = "results/"
 RAW_KEY = re.compile(r"^(\d{4}-\d{2}-\d{2})/([0-9a-f]{64})\.jsonl$")
@@ -203,7 +203,7 @@ class S3Store:
 
         url = urlparse(settings.s3_endpoint)
         if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigError(f"LOGDIG_S3_ENDPOINT must be an http(s) URL, got {settings.s3_endpoint!r}")
+            raise ConfigError(f"LOGDIG_S3_ENDPOINT must be an http(s) URL, got {redact_url(settings.s3_endpoint)!r}")
         self.bucket = settings.s3_bucket
         self.client = Minio(
             url.netloc.rpartition("@")[2],  # credentials come from AWS_*, never the URL
@@ -213,7 +213,7 @@ class S3Store:
             secure=url.scheme == "https",
             http_client=_http_client(),
         )
-        self.description = f"s3 bucket {self.bucket} at {settings.s3_endpoint}"
+        self.description = f"s3 bucket {self.bucket} at {redact_url(settings.s3_endpoint)}"
 
     def put(self, key: str, data: bytes, content_type: str = "application/x-ndjson") -> None:
         try:

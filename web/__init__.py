@@ -49,7 +49,16 @@ def create_app(
         "clock": clock,
         # Built once: the collector's hot path reads them for every request.
         "privacy": Privacy(settings.store_ip, settings.url_query),
-        "limits": IngestLimits(settings.queue_max, settings.dedupe_window, settings.rate_ip, settings.rate_token),
+        "limits": IngestLimits(
+            settings.queue_max,
+            settings.dedupe_window,
+            settings.rate_ip,
+            settings.rate_token,
+            # one client IP's share of a token's events; at least 1 when the share is on
+            token_ip_limit=max(1, settings.rate_token * settings.rate_token_ip_share // 100)
+            if settings.rate_token and settings.rate_token_ip_share
+            else 0,
+        ),
     }
     # Flask/werkzeug refuse larger bodies before we read them (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body

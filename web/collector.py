@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -14,11 +15,12 @@ from prometheus_client import generate_latest
 from redis.exceptions import RedisError
 
 from logdig.config import Settings
-from logdig.events import ClientError, Event, StoredLines, read_events, received_at, user_agent
+from logdig.events import MAX_EXPLAINED, ClientError, Event, StoredLines, read_events, received_at, user_agent
 from logdig.queue import QueueFull, RateLimited, Site
 from web.metrics import registry_for
 
 bp = Blueprint("collector", __name__)
+log = logging.getLogger("logdig.web")
 
 CONTENT_TYPES = ("application/json", "text/plain")
 # A known token is trusted for this long without asking Redis again, so a valid
@@ -89,16 +91,30 @@ def collect() -> Response:
 
 
 def _read_body(max_body: int) -> bytes:
+    """The body, however it is framed: more than max_body bytes is a 413, never a cut."""
     if request.mimetype not in CONTENT_TYPES:
         got = request.mimetype or "none"
         raise ClientError(415, "Content-Type", f"must be application/json or text/plain, got {got!r}", "content_type")
-    # The declared length is checked first; the read is capped for chunked bodies.
-    if (request.content_length or 0) > max_body:
-        raise ClientError(413, "body", f"larger than {max_body} bytes", "too_large")
-    body = request.stream.read(max_body + 1)
-    if len(body) > max_body:
-        raise ClientError(413, "body", f"larger than {max_body} bytes", "too_large")
-    return body
+    too_large = ClientError(413, "body", f"larger than {max_body} bytes", "too_large")
+    length = request.content_length
+    if length is not None and length > max_body:  # declared: refused before a byte is read
+        raise too_large
+    environ = request.environ
+    # A server that ends the stream itself (gunicorn always, werkzeug for chunked bodies)
+    # is read directly: werkzeug's own wrapper stops at max_body without saying there was
+    # more. Otherwise request.stream, bounded by Content-Length.
+    stream = environ["wsgi.input"] if environ.get("wsgi.input_terminated") else request.stream
+    want = max_body + 1 if length is None else length
+    parts, size = [], 0
+    while size < want:  # a chunked stream may return one chunk per read
+        part = stream.read(want - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    if size > max_body:
+        raise too_large
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _problem(site: Site | None, origin: str | None, event: Event, settings: Settings) -> tuple[str, str, str] | None:
@@ -112,12 +128,36 @@ def _problem(site: Site | None, origin: str | None, event: Event, settings: Sett
     return None
 
 
+def _rate_limited(retry_after: int) -> ClientError:
+    return ClientError(
+        429,
+        "rate",
+        f"too many requests; retry after {retry_after} s",
+        "rate_limited",
+        counts={},  # counted by the queue, once per answer
+        retry_after=retry_after,
+    )
+
+
+def _listed(rejected: list[dict[str, Any]], total: int) -> dict[str, Any]:
+    """The answer's rejections: the first MAX_EXPLAINED by index, and how many in all when cut."""
+    rejected.sort(key=lambda r: r["index"])
+    if total <= MAX_EXPLAINED:
+        return {"rejected": rejected}
+    return {"rejected": rejected[:MAX_EXPLAINED], "rejected_count": total}
+
+
 def _collect(origin: str | None) -> Response:
     app = ctx()  # looked up once: this is the hot path
     settings = app["settings"]
     client = request.remote_addr or "-"
+    # The per-IP request limit is charged before the body is read: a flood of bodies,
+    # valid or not, from one address costs one small Redis call each once it is over.
+    limits = app["limits"]
+    if limits.ip_limit and (wait := app["queue"].charge_ip(client, limits.ip_limit, limits.rate_window)):
+        raise _rate_limited(wait)
     checked = read_events(_read_body(settings.max_body), settings.max_events)
-    reasons = Counter({"invalid": len(checked.rejected)})
+    reasons = Counter({"invalid": checked.invalid})
     sites = _sites({event.token for _, event in checked.valid})
 
     clock = app["clock"]()
@@ -133,32 +173,24 @@ def _collect(origin: str | None) -> Response:
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
             lines.append((event.token, event.event_id, stored(event)))
-    if checked.rejected:
-        checked.rejected.sort(key=lambda r: r["index"])
+    listed = _listed(checked.rejected, sum(reasons.values())) if checked.rejected else {"rejected": []}
 
     if not lines:
-        # Nothing to take: the first problem names the field; all of them are listed.
-        first = checked.rejected[0]["errors"][0]
+        # Nothing to take: the first problem names the field; the first 20 are listed.
+        first = listed["rejected"][0]["errors"][0]
         kind = max(reasons, key=lambda k: reasons[k])
         status = 403 if kind in ("unknown_token", "origin") else 400
-        raise ClientError(status, first["field"], first["reason"], kind, rejected=checked.rejected, counts=reasons)
+        raise ClientError(status, first["field"], first["reason"], kind, **listed, counts=reasons)
 
     try:
-        accepted, duplicates = app["queue"].push(lines, app["limits"], reasons, client, clock)
+        accepted, duplicates = app["queue"].push(lines, limits, reasons, client, clock)
     except QueueFull:
         raise ClientError(
             503, "queue", "the collector is over capacity, retry later", "queue_full", counts={}
         ) from None
     except RateLimited as e:
-        raise ClientError(
-            429,
-            "rate",
-            f"too many requests; retry after {e.retry_after} s",
-            "rate_limited",
-            counts={},
-            retry_after=e.retry_after,
-        ) from None
-    answer = {"accepted": accepted, "duplicates": duplicates, "rejected": checked.rejected}
+        raise _rate_limited(e.retry_after) from None
+    answer = {"accepted": accepted, "duplicates": duplicates, **listed}
     return Response(orjson.dumps(answer), status=202, mimetype="application/json")
 
 
@@ -173,7 +205,9 @@ def readyz() -> Response:
     try:
         length = ctx()["queue"].state().length
     except RedisError as e:
-        response = jsonify({"status": "unavailable", "redis": f"unreachable: {e}"})
+        # The detail (address, socket path) is for the operator's log, not for anyone asking.
+        log.warning("readyz: redis unavailable: %s", e)
+        response = jsonify({"status": "unavailable", "redis": "unavailable"})
         response.status_code = 503
         return response
     if length >= settings.queue_max:

@@ -19,6 +19,7 @@ ERROR = {
         "field": {"type": "string", "description": "the field or part of the request at fault"},
         "status": {"type": "integer"},
         "rejected": {"$ref": "#/components/schemas/Rejected"},
+        "rejected_count": {"$ref": "#/components/schemas/RejectedCount"},
     },
 }
 
@@ -80,12 +81,18 @@ def openapi() -> dict[str, Any]:
                             "description": "Taken; good events are kept even when others were rejected",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                         },
-                        "400": _error("Bad JSON, shape or fields: nothing taken"),
+                        "400": _error(
+                            "Bad JSON, shape or fields (a value nested deeper than 3 levels, too): nothing taken"
+                        ),
                         "403": _error("Unknown token, or an Origin the token does not allow"),
                         "405": _error("Method not allowed"),
-                        "413": _error("Body or event count over the limit"),
+                        "413": _error("Body (however framed, chunked too) or event count over the limit"),
                         "415": _error("Content type is not application/json or text/plain"),
-                        "429": _error("Rate limited", retry_after=True),
+                        "429": _error(
+                            "Rate limited: requests per client IP (charged before the body is read), "
+                            "events per token, or one IP's share of a token's events",
+                            retry_after=True,
+                        ),
                         "503": _error("Queue over capacity or Redis unreachable", retry_after=True),
                     },
                 }
@@ -103,8 +110,16 @@ def openapi() -> dict[str, Any]:
             "schemas": {
                 "Event": _client_event(),
                 "Error": ERROR,
+                "RejectedCount": {
+                    "type": "integer",
+                    "minimum": 21,
+                    "description": "How many events were rejected in all; present only when `rejected` "
+                    "was cut to its first 20 (past those, events are checked but not explained).",
+                },
                 "Rejected": {
                     "type": "array",
+                    "maxItems": 20,
+                    "description": "The first 20 rejected events, by index, each with what is wrong.",
                     "items": {
                         "type": "object",
                         "required": ["index", "errors"],
@@ -128,6 +143,7 @@ def openapi() -> dict[str, Any]:
                         "accepted": {"type": "integer", "minimum": 0},
                         "duplicates": {"type": "integer", "minimum": 0},
                         "rejected": {"$ref": "#/components/schemas/Rejected"},
+                        "rejected_count": {"$ref": "#/components/schemas/RejectedCount"},
                     },
                 },
             }

@@ -9,8 +9,10 @@ cases take seconds; the real-Redis HTTP path is covered by tests/integration.
 from __future__ import annotations
 
 import json
+import logging
 from types import SimpleNamespace
 
+import orjson
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.fuzz
 STORED = Draft7Validator(schema())
 
 # Counted by the tests below, so the suite proves how many cases it ran.
-CASES = {"schemathesis": 0, "hypothesis": 0}
+CASES = {"schemathesis": 0, "hypothesis": 0, "deep": 0}
 
 
 @pytest.fixture(scope="module")
@@ -130,12 +132,79 @@ def test_hypothesis_malformed_events(fuzz, body, content_type):
         answer = response.json
         sent = json.loads(body)
         n = len(sent) if isinstance(sent, list) else 1
-        assert answer["accepted"] + answer["duplicates"] + len(answer["rejected"]) == n
+        assert answer["accepted"] + answer["duplicates"] + answer.get("rejected_count", len(answer["rejected"])) == n
+
+
+# -- hypothesis: values nested 0..2000 levels deep, in any field ----------------------------
+
+
+def nested_text(depth: int, kind: str) -> str:
+    """JSON text `depth` levels deep, built as text: json.dumps would recurse."""
+    opener = {"dict": lambda i: '{"a":', "list": lambda i: "[", "mixed": lambda i: '{"a":' if i % 2 else "["}[kind]
+    closer = {"{": "}", "[": "]"}
+    opens = [opener(i) for i in range(depth)]
+    return "".join(opens) + "1" + "".join(closer[o[0]] for o in reversed(opens))
+
+
+@st.composite
+def deep_events(draw):
+    """An event with one to three fields (known or not) nested 0..2000 levels deep."""
+    event = make_event("TOKEN", type=draw(st.sampled_from(["custom", "click"])))
+    # props (the one field that may nest) drawn more often; depths past Python's recursion
+    # limit but under orjson's (1,024) too, where the holes were
+    names = draw(st.lists(st.sampled_from(["props"] * 8 + [*FIELDS, "extra"]), min_size=1, max_size=3, unique=True))
+    values = {}
+    for i, name in enumerate(names):
+        event[name] = f"@@DEEP{i}@@"
+        values[f'"@@DEEP{i}@@"'] = nested_text(
+            draw(st.integers(0, 2000) | st.integers(400, 1100)), draw(st.sampled_from(["dict", "list", "mixed"]))
+        )
+    text = json.dumps(event)
+    for mark, value in values.items():
+        text = text.replace(mark, value)
+    return text
+
+
+DEEP_BODIES = st.one_of(
+    deep_events(),
+    # mixed with good events: the good ones must still be taken
+    st.lists(st.one_of(deep_events(), st.builds(lambda: json.dumps(make_event("TOKEN")))), min_size=1, max_size=6).map(
+        lambda events: "[" + ",".join(events) + "]"
+    ),
+)
+
+
+class _Errors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@given(body=DEEP_BODIES)
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+def test_hypothesis_deep_values(fuzz, body):
+    CASES["deep"] += 1
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
+    try:
+        response = fuzz.client.post("/logs", data=body.replace("TOKEN", fuzz.token), content_type="text/plain")
+    finally:
+        logging.getLogger().removeHandler(errors)
+    assert_clean_answer(response.status_code, response.data, response.content_type)
+    assert not errors.records, [r.getMessage() for r in errors.records]  # no traceback in the log
+    sent = orjson.loads(body) if response.status_code == 202 else None  # it took them: <= 1,024 deep
+    if sent is not None:
+        n = len(sent) if isinstance(sent, list) else 1
+        answer = response.json
+        assert answer["accepted"] + answer["duplicates"] + answer.get("rejected_count", len(answer["rejected"])) == n
 
 
 def test_zz_enough_cases_ran_and_nothing_invalid_was_queued(fuzz):
     assert_queue_valid(fuzz.redis)
-    total = CASES["schemathesis"] + CASES["hypothesis"]
+    total = CASES["schemathesis"] + CASES["hypothesis"] + CASES["deep"]
     print(f"fuzz cases: {CASES} total {total}; queued events {fuzz.redis.llen('logdig:queue')}, all valid")
     if CASES["hypothesis"]:  # only when the whole module ran
         assert total >= 10_000
@@ -163,6 +232,21 @@ NAMED = {
     "deep props": (
         event_body(type="custom").replace(
             b'"type": "custom"', b'"type": "custom", "props": ' + b'{"a":' * 3000 + b"1" + b"}" * 3000
+        ),
+        "text/plain",
+        400,
+    ),
+    # 500-1,000 levels: under orjson's limit, past Python's recursion (once a 500)
+    "props 900 deep": (
+        event_body(type="custom").replace(
+            b'"type": "custom"', b'"type": "custom", "props": ' + nested_text(900, "dict").encode()
+        ),
+        "text/plain",
+        400,
+    ),
+    "link 900 deep, as lists": (
+        event_body().replace(
+            b'"link": "http://site.example/page.html"', b'"link": ' + nested_text(900, "list").encode()
         ),
         "text/plain",
         400,

@@ -82,7 +82,7 @@ def test_per_ip_rate_limit_answers_429_with_retry_after(local_settings, redis):
 
 
 def test_per_token_rate_limit_counts_events(local_settings, redis):
-    c = start_collector(local_settings.replace(rate_token=10))
+    c = start_collector(local_settings.replace(rate_token=10, rate_token_ip_share=0))  # the token alone
     try:
         first = post(c.url + "/logs", [make_event(c.token) for _ in range(8)])
         second = post(c.url + "/logs", [make_event(c.token) for _ in range(3)])

@@ -62,18 +62,32 @@ def test_sites_and_origins():
     assert sites.by_name("b") == shop and sites.delete(shop.token) and sites.get(shop.token) is None
 
 
-def test_rate_limits_per_ip_and_per_token_in_the_same_round_trip(queue):
-    limits = IngestLimits(1000, 60, ip_limit=2, token_limit=5)
+def test_rate_limits_per_ip_before_the_body_and_per_token_in_the_push(queue):
+    limits = IngestLimits(1000, 60, token_limit=5)
+    # The per-IP request limit is charged on its own, before a body is read.
+    assert [queue.charge_ip("1.1.1.1", 2, 60) for _ in range(2)] == [0, 0]
+    assert 1 <= queue.charge_ip("1.1.1.1", 2, 60) <= 60  # 3rd request from this IP
+    assert queue.charge_ip("2.2.2.2", 2, 60) == 0
     assert queue.push([("t", "a", line(1)), ("t", "b", line(2))], limits, client="1.1.1.1") == (2, 0)
     assert queue.push([("t", "c", line(3))], limits, client="1.1.1.1") == (1, 0)
-    with pytest.raises(RateLimited) as e:
-        queue.push([("t", "d", line(4))], limits, client="1.1.1.1")  # 3rd request from this IP
-    assert 1 <= e.value.retry_after <= 60
     assert queue.push([("t", "e", line(5)), ("t", "f", line(6))], limits, client="2.2.2.2") == (2, 0)
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited) as e:
         queue.push([("t", "g", line(7))], limits, client="3.3.3.3")  # 6th event for token t
+    assert 1 <= e.value.retry_after <= 60
     assert queue.push([("u", "g", line(7))], limits, client="3.3.3.3") == (1, 0)  # another token
+    # rejected:rate_limited counts 429 answers: one from charge_ip, one from the push.
     assert queue.stats()["rejected:rate_limited"] == 2 and queue.state().length == 6
+
+
+def test_one_ip_gets_its_share_of_a_token_and_is_refused_before_the_token_is_charged(queue):
+    limits = IngestLimits(1000, 60, token_limit=10, token_ip_limit=3)
+    assert queue.push([("t", f"a{i}", line(i)) for i in range(3)], limits, client="1.1.1.1") == (3, 0)
+    for _ in range(5):  # refused, and not charged to the token's budget
+        with pytest.raises(RateLimited):
+            queue.push([("t", "b", line(9))], limits, client="1.1.1.1")
+    for ip in ("2.2.2.2", "3.3.3.3"):
+        assert queue.push([("t", f"{ip}-{i}", line(i)) for i in range(3)], limits, client=ip) == (3, 0)
+    assert queue.stats()["rejected:rate_limited"] == 5
 
 
 def test_the_last_flush_is_recorded(queue, tmp_path):
