@@ -93,6 +93,21 @@ SETTINGS: dict[str, Setting] = {
 # Secrets that must never guard a real deployment (MinIO's and our own old examples).
 WEAK_SECRETS = {"", "minioadmin", "minio123", "password", "changeme", "change-me", "secret", "admin", "logdig"}
 
+ADMIN_PASSWORD_MIN = 12  # characters; `logdig dev` generates 16 (secrets.token_urlsafe(12))
+
+
+def weak_password(value: str) -> str | None:
+    """Why LOGDIG_ADMIN_PASSWORD cannot guard the dashboard, or None when it can. The one
+    rule for the dashboard (which stays locked), `logdig setup` and `logdig dev`; the
+    reason never repeats the password."""
+    if not value:
+        return "LOGDIG_ADMIN_PASSWORD is not set"
+    if value.lower() in WEAK_SECRETS:
+        return "LOGDIG_ADMIN_PASSWORD is a known default"
+    if len(value) < ADMIN_PASSWORD_MIN:
+        return f"LOGDIG_ADMIN_PASSWORD is shorter than {ADMIN_PASSWORD_MIN} characters"
+    return None
+
 
 def redact_url(url: str) -> str:
     """A URL safe to print: a password replaced by ***, or a user name alone (often a

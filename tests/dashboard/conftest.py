@@ -28,7 +28,7 @@ from logdig.config import Settings
 from logdig.queue import EventQueue, RateLimits, Sites, connect
 from logdig.storage import LocalStore
 from tests.conftest import LiveCollector, start_collector
-from tests.helpers import StaticSite, make_event, post
+from tests.helpers import StaticSite, make_event, post, private_redis
 from web.tracker import CLICKTRACKER, TRACKER_FILE, install_tag
 
 PASSWORD = "correct horse battery staple"
@@ -216,8 +216,18 @@ def element_boxes(browser, world: World) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="package")
-def world(chromium, redis_server: str, tmp_path_factory) -> Iterator[World]:
+def world_redis() -> Iterator[str]:
+    """The world's own redis-server: the admin session in ``admin_state`` lives there, and
+    a test that empties the shared Redis (or logs in there with another password, which
+    ends every session) must not log the browser tests out."""
+    with private_redis() as server:
+        yield server.url
+
+
+@pytest.fixture(scope="package")
+def world(chromium, world_redis: str, tmp_path_factory) -> Iterator[World]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    redis_server = world_redis
     redis = connect(redis_server)
     redis.flushall()
     settings = Settings(

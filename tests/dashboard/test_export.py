@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from tests.dashboard.conftest import DESKTOP, World
-from web.dashboard.tables import FORMULA_START
+from web.dashboard.tables import formula_like
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def csv_rows(page, section) -> list[list[str]]:
     text = Path(download.value.path()).read_text(encoding="utf-8")
     rows = list(csv.reader(io.StringIO(text)))
     # Cells a spreadsheet would run as formulas carry a leading apostrophe in the file.
-    return [[c[1:] if c.startswith("'") and c[1:].startswith(FORMULA_START) else c for c in r] for r in rows]
+    return [[c[1:] if c.startswith("'") and formula_like(c[1:]) else c for c in r] for r in rows]
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 def test_overview_and_page_read_results_from_s3(s3_settings):
     from analysis.scheduled import run_scheduled
 
-    settings = s3_settings.replace(admin_password="pw")
+    settings = s3_settings.replace(admin_password="an admin password for s3")
     redis = connect(settings.redis_url)
     token = Sites(redis).create("s3-site").token
     app = create_app(settings, redis=redis)  # no store injected: the app opens S3 itself
@@ -35,7 +35,9 @@ def test_overview_and_page_read_results_from_s3(s3_settings):
     environ = {"REMOTE_ADDR": "192.0.2.7"}
     login = client.get("/dashboard/login", environ_base=environ)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
-    client.post("/dashboard/login", data={"password": "pw", "csrf_token": csrf}, environ_base=environ)
+    client.post(
+        "/dashboard/login", data={"password": "an admin password for s3", "csrf_token": csrf}, environ_base=environ
+    )
     overview = client.get(f"/dashboard/?token={token}", environ_base=environ)
     assert overview.status_code == 200 and page in overview.text
     detail = client.get(f"/dashboard/page?token={token}&page={page}", environ_base=environ)

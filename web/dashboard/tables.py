@@ -8,12 +8,20 @@ matches the table on screen.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
 # Spreadsheets run cells that start with these as formulas: CSV cells of text columns
 # (attacker-controlled URLs, selectors) get a leading apostrophe (OWASP's advice).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def formula_like(text: str) -> bool:
+    """Whether a spreadsheet might run the cell: a formula character first, also behind
+    leading whitespace or newlines, and in its full-width or small forms (＝＋－＠),
+    which spreadsheets in East Asian locales read as the ASCII ones."""
+    return text.startswith(FORMULA_START) or unicodedata.normalize("NFKC", text).lstrip().startswith(FORMULA_START)
 
 
 @dataclass
@@ -56,7 +64,7 @@ def csv_rows(table: Table) -> list[list[str]]:
         cells = []
         for c in table.columns:
             text = cell_text(row.get(c.key), c.kind)
-            if c.kind == "text" and text.startswith(FORMULA_START):
+            if c.kind == "text" and formula_like(text):
                 text = "'" + text
             cells.append(text)
         out.append(cells)
