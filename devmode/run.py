@@ -23,7 +23,7 @@ import click
 from werkzeug.serving import make_server
 
 from logdig import devstate
-from logdig.config import Settings, redact_url
+from logdig.config import ADMIN_PASSWORD_MIN, Settings, redact_url, weak_password
 from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import LocalStore, open_store
 from web import create_app
@@ -54,7 +54,7 @@ def demo_token(sites: Sites, data_dir: str) -> str:
 
 
 class Schedule(threading.Thread):
-    """Flush every LOGDIG_FLUSH_INTERVAL, analyse every LOGDIG_ANALYZE_INTERVAL."""
+    """Flush every LOGDIG_FLUSH_INTERVAL; compact closed days and analyse every LOGDIG_ANALYZE_INTERVAL."""
 
     def __init__(self, flusher: Flusher, settings: Settings):
         super().__init__(name="logdig-schedule", daemon=True)
@@ -72,6 +72,14 @@ class Schedule(threading.Thread):
                 log.exception("flush failed; the events stay queued")
             if analysis_available() and time.monotonic() >= next_analysis:
                 next_analysis = time.monotonic() + self.settings.analyze_interval
+                try:  # closed days into the lake first, so the analysis reads them from there
+                    from worker.compact import Compactor
+
+                    compacted = Compactor(self.flusher.store, self.settings).run()
+                    if compacted.days:
+                        log.info("compact: %s", compacted.summary())
+                except Exception:
+                    log.exception("compaction failed; the raw objects are read instead")
                 try:
                     from analysis.scheduled import run_scheduled
 
@@ -157,7 +165,9 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     where = store.root if isinstance(store, LocalStore) else store.description
     queue = f"in-process, also at {standin.url} (flushed on shutdown)" if standin else redact_url(settings.redis_url)
     password = f"  password: {generated}  (generated; set LOGDIG_ADMIN_PASSWORD to choose one)" if generated else ""
-    click.echo(
+    if weak := weak_password(settings.admin_password):
+        password = f"  locked: {weak} (at least {ADMIN_PASSWORD_MIN} characters, not a known default)"
+    banner = (
         f"LogDig dev is running at {base}\n"
         f"  queue:   {queue}\n"
         f"  objects: {where}  (every {settings.flush_interval} s once {settings.batch_min} events "
@@ -168,17 +178,18 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
         f"  paste into your pages:\n"
         f'    <script async src="{base}/clicktracker.js" data-token="{token}"></script>\n'
         f"  other `logdig` commands in this account use this queue and folder ({pointer})\n"
-        f"Press Ctrl+C to stop.",
+        f"Press Ctrl+C to stop."
     )
 
     def stop(signum, frame):
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
-    schedule.start()
-    if keeper:
-        keeper.start()
-    try:
+    try:  # from the banner on, Ctrl+C always ends with the final flush
+        schedule.start()
+        if keeper:
+            keeper.start()
+        click.echo(banner)
         server.serve_forever()
     except KeyboardInterrupt:
         pass

@@ -84,7 +84,20 @@ def test_a_bad_setting_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["dev"], ["web"], ["worker"], ["scheduler"], ["flush"], ["setup"], ["token"], ["token", "create"], ["status"]],
+    [
+        [],
+        ["dev"],
+        ["web"],
+        ["worker"],
+        ["scheduler"],
+        ["flush"],
+        ["setup"],
+        ["token"],
+        ["token", "create"],
+        ["status"],
+        ["sessions"],
+        ["sessions", "revoke"],
+    ],
 )
 def test_every_command_has_help(command):
     result = CliRunner().invoke(main, [*command, "--help"], catch_exceptions=False)
