@@ -17,6 +17,8 @@ Rules (documented in analysis/README.md):
   trailing slashes removed: ``https://a.com/shop/?q=1#top`` -> ``https://a.com/shop``.
 * ``viewport_class``: ``mobile`` below 768 CSS px wide, ``tablet`` from 768 to 1023,
   ``desktop`` from 1024; ``unknown`` without ``viewport_w``.
+* ``device_type``: ``desktop``, ``mobile``, ``tablet``, ``bot`` or ``unknown``, by the rule of
+  ``analysis.devices`` (parsed user agent, then viewport width).
 * ``day`` is the object's day folder, the UTC day of ``received_at``. Repeats are removed per
   ``(token, day, event_id)``, keeping the earliest received copy, so a day's result
   depends only on that day's objects.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.devices import DESKTOP_MIN, TABLET_MIN, device_type_column
 from analysis.engines import api, stage
 
 # name -> kind; kinds: string, double, long, bool
@@ -53,6 +56,7 @@ FIELDS: dict[str, str] = {
     "scroll_depth": "double",
     "name": "string",
     "variant": "string",
+    "text": "string",
     "browser": "string",
     "os": "string",
     "device": "string",
@@ -86,7 +90,7 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 
 # Viewport classes: (name, smallest width in CSS px). Bootstrap's md and lg breakpoints.
-VIEWPORT_CLASSES = (("mobile", 0), ("tablet", 768), ("desktop", 1024))
+VIEWPORT_CLASSES = (("mobile", 0), ("tablet", TABLET_MIN), ("desktop", DESKTOP_MIN))
 
 # ISO-8601 as the event schema allows it: seconds optional, offset with or without ':'.
 # No capturing groups: a pure yes/no match is the regex engines' fast path; the parts are
@@ -248,7 +252,8 @@ def check(raw: Any) -> Any:
     """Add ``_reason`` (null for a good row) and the derived columns to raw typed rows.
 
     ``raw`` carries ``day`` (the object's day folder) and ``_corrupt`` from ``analysis.io``.
-    Derived: ``ts_ms`` (client time, ms UTC), ``received_ms``, ``page`` (normalised URL) and ``viewport_class``.
+    Derived: ``ts_ms`` (client time, ms UTC), ``received_ms``, ``page`` (normalised URL), ``viewport_class``
+    and ``device_type`` (``analysis.devices``, from the user agent before it is left out).
     Out: the :data:`KEPT` fields, the derived columns, ``day`` and ``_reason``; the fields that
     are only checked (:data:`CHECKED_ONLY`) are not carried on.
 
@@ -283,8 +288,9 @@ def check(raw: Any) -> Any:
         after.alias("_after"),
         normalise_url(F.col("current_page"), F).alias("page"),
         viewport_class(F.col("viewport_w"), F).alias("viewport_class"),
+        device_type_column(F).alias("device_type"),
     )
-    keep = [*KEPT, "day", "page", "viewport_class", "_before", "_received_z", "_after"]
+    keep = [*KEPT, "day", "page", "viewport_class", "device_type", "_before", "_received_z", "_after"]
     df = with_epoch_ms(stage(df), {"timestamp": "ts_ms", "received_at": "received_ms"}, keep)
     reason = (
         F.when(F.col("_before").isNotNull(), F.col("_before"))
@@ -299,6 +305,7 @@ def check(raw: Any) -> Any:
         F.col("day"),
         F.col("page"),
         F.col("viewport_class"),
+        F.col("device_type"),
         reason.alias("_reason"),
     )
 

@@ -26,13 +26,26 @@ REFERRERS = [None, None, "https://www.google.com/search?q=shop", "https://news.e
 ZONES = [UTC, timezone(timedelta(hours=9)), timezone(timedelta(hours=-3, minutes=-30))]
 EXPERIMENT = "new_button"
 VARIANTS = ("control", "green")
-# (browser, os, device) as the collector's user-agent parser names them, per viewport kind
+# (browser, os, device) as the collector's user-agent parser names them, and the user agent
+# (shortened), per viewport kind
 AGENTS = {
-    "mobile": [("Mobile Safari", "iOS", "iPhone"), ("Chrome Mobile", "Android", "Samsung SM-S911B")],
-    "tablet": [("Mobile Safari", "iOS", "iPad"), ("Chrome", "Android", "Generic Tablet")],
-    "desktop": [("Chrome", "Windows", "Other"), ("Firefox", "Linux", "Other"), ("Safari", "Mac OS X", "Mac")],
+    "mobile": [
+        ("Mobile Safari", "iOS", "iPhone", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"),
+        ("Chrome Mobile", "Android", "Samsung SM-S911B", "Mozilla/5.0 (Linux; Android 14; SM-S911B) Mobile Safari"),
+    ],
+    "tablet": [
+        ("Mobile Safari", "iOS", "iPad", "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) Mobile/15E148"),
+        ("Chrome", "Android", "Generic Tablet", "Mozilla/5.0 (Linux; Android 13; SM-X700) Safari/537.36"),
+    ],
+    "desktop": [
+        ("Chrome", "Windows", "Other", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"),
+        ("Firefox", "Linux", "Other", "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0"),
+        ("Safari", "Mac OS X", "Mac", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Safari/605.1.15"),
+    ],
 }
-BOT_AGENT = ("Googlebot", "Other", "Spider")
+BOT_AGENT = ("Googlebot", "Other", "Spider", "Mozilla/5.0 (compatible; Googlebot/2.1)")
+# the clicked element's text per selector (the tracker's `text`); "" for an element without text
+TEXTS = {"#buy": "Buy now", "nav > a.home": "Home", "button.signup": "Sign up", "a.more": "Read more", "footer a": ""}
 
 # Lines a broken client or a hand-edited file might leave; each must be skipped.
 BAD_LINES = [
@@ -102,11 +115,11 @@ def generate_events(
                 vw, vh = rnd.choice(VIEWPORTS)
                 bot = rnd.random() < 0.03
                 kind = "mobile" if vw < 768 else "tablet" if vw < 1024 else "desktop"
-                browser, os_, device = BOT_AGENT if bot else rnd.choice(AGENTS[kind])
+                browser, os_, device, agent = BOT_AGENT if bot else rnd.choice(AGENTS[kind])
                 base = {
                     "token": token,
                     "user_key": user,
-                    "user_agent": "Mozilla/5.0 (bot)" if bot else "Mozilla/5.0",
+                    "user_agent": agent,
                     "viewport_w": vw,
                     "viewport_h": vh,
                     "browser": browser,
@@ -149,6 +162,7 @@ def generate_events(
                             spent_milli_sec=spent,
                             selector=sel,
                             rage=rage,
+                            **({"text": TEXTS[sel]} if sel in TEXTS else {}),
                         )
                     if page == "/signup/done" or (exposed and variant == "green" and rnd.random() < 0.15):
                         spent += 50

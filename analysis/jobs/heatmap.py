@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.engines import api
+from analysis.jobs.pages import most_common_text
 
 GRID_COLUMNS = 50  # 2% of the viewport width per column
 ROW_PX = 20  # page pixels per row
@@ -40,18 +41,19 @@ def grid(events: Any) -> Any:
 
 
 def click_map(events: Any) -> Any:
-    """Per element: token, day, page, selector, clicks, users, rage_clicks."""
+    """Per element: token, day, page, selector, clicks, users, rage_clicks, text (the element's
+    most common text)."""
     F = api(events).F
     rage = F.when(F.col("rage") == True, F.lit(1)).otherwise(F.lit(0))  # noqa: E712 - a column
+    selected = clicks(events).filter(F.col("selector").isNotNull() & (F.col("selector") != ""))
     return (
-        clicks(events)
-        .filter(F.col("selector").isNotNull() & (F.col("selector") != ""))
-        .groupBy(*KEY, "selector")
+        selected.groupBy(*KEY, "selector")
         .agg(
             F.count(F.lit(1)).alias("clicks"),
             F.countDistinct("user_key").alias("users"),
             F.sum(rage).cast("long").alias("rage_clicks"),
         )
+        .join(most_common_text(selected, [*KEY, "selector"]), [*KEY, "selector"], "left")
     )
 
 

@@ -6,13 +6,17 @@
 * Time on page is ``spent_milli_sec`` of ``pageleave`` events: the median and the 90th
   percentile (linear interpolation, as Spark's ``percentile`` and DuckDB's
   ``quantile_cont``).
-* Top links: the ``TOP_N`` links clicked most on the page (ties by link).
+* Top links: the ``TOP_N`` links clicked most on the page (ties by link), and the
+  ``SITE_TOP_N`` most clicked over the whole site (``links``: users counted once however many
+  pages they clicked it on). Each with ``text``, the element's most common text.
 * Top referrers: the ``TOP_N`` most frequent normalised referrers of page views that
   came from another host (internal navigation is not a referrer).
 * Totals per site and day: events, page views and unique users (``user_key``, any event
   type). Unique users do not add up from the per-page counts, so they are computed here.
 * Agents: events and unique users per ``browser``, ``os`` and ``device`` (the collector's
-  parse of the user agent); events without the field count as ``unknown``.
+  parse of the user agent); events without the field count as ``unknown``. Device rows are
+  also split by ``device_type`` (``analysis.devices``: desktop, mobile, tablet, ...), which
+  the other kinds leave null.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from analysis.schema import normalise_url
 
 VISIT_GAP_MS = 30 * 60 * 1000
 TOP_N = 10
+SITE_TOP_N = 50
 KEY = ("token", "day", "page")
 HOST_RE = r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
 AGENT_KINDS = ("browser", "os", "device")
@@ -60,19 +65,47 @@ def time_on_page(events: Any) -> Any:
     )
 
 
-def _top(df: Any, item: str) -> Any:
+def _top(df: Any, item: str, key: tuple[str, ...] = KEY, n: int = TOP_N) -> Any:
     a = api(df)
     F, W = a.F, a.Window
-    counted = df.groupBy(*KEY, item).agg(F.count(F.lit(1)).alias("count"), F.countDistinct("user_key").alias("users"))
-    rank = F.row_number().over(W.partitionBy(*KEY).orderBy(F.col("count").desc(), F.col(item).asc()))
-    return counted.withColumn("rank", rank).filter(F.col("rank") <= TOP_N)
+    counted = df.groupBy(*key, item).agg(F.count(F.lit(1)).alias("count"), F.countDistinct("user_key").alias("users"))
+    rank = F.row_number().over(W.partitionBy(*key).orderBy(F.col("count").desc(), F.col(item).asc()))
+    return counted.withColumn("rank", rank).filter(F.col("rank") <= n)
+
+
+def most_common_text(clicks: Any, keys: list[str]) -> Any:
+    """keys + ``text``: per key, the clicked element's most frequent non-empty ``text`` (ties by
+    text). One row per key, so a left join on ``keys`` adds a column and no rows."""
+    a = api(clicks)
+    F, W = a.F, a.Window
+    texts = (
+        clicks.filter(F.col("text").isNotNull() & (F.col("text") != ""))
+        .groupBy(*keys, "text")
+        .agg(F.count(F.lit(1)).alias("_n"))
+    )
+    first = W.partitionBy(*keys).orderBy(F.col("_n").desc(), F.col("text").asc())
+    return texts.withColumn("_r", F.row_number().over(first)).filter(F.col("_r") == 1).select(*keys, "text")
+
+
+def _clicked_links(events: Any) -> Any:
+    F = api(events).F
+    return events.filter((F.col("type") == "click") & F.col("link").isNotNull() & (F.col("link") != ""))
 
 
 def top_links(events: Any) -> Any:
-    """token, day, page, link, count, users, rank."""
-    F = api(events).F
-    clicked = events.filter((F.col("type") == "click") & F.col("link").isNotNull() & (F.col("link") != ""))
-    return _top(clicked, "link")
+    """token, day, page, link, count, users, rank, text."""
+    clicked = _clicked_links(events)
+    return _top(clicked, "link").join(most_common_text(clicked, [*KEY, "link"]), [*KEY, "link"], "left")
+
+
+def site_links(events: Any) -> Any:
+    """token, day, link, count, users, rank, text: the site's most clicked links over every page.
+    A visitor who clicks the same link on two pages is one user here (summing the per-page
+    rows would count them twice)."""
+    clicked = _clicked_links(events)
+    key = ("token", "day")
+    top = _top(clicked, "link", key, SITE_TOP_N)
+    return top.join(most_common_text(clicked, [*key, "link"]), [*key, "link"], "left")
 
 
 def top_referrers(events: Any) -> Any:
@@ -97,14 +130,17 @@ def totals(events: Any) -> Any:
 
 
 def agents(events: Any) -> Any:
-    """token, day, kind (browser, os, device), name, events, users."""
+    """token, day, kind (browser, os, device), name, device_type (device rows only), events, users."""
     F = api(events).F
     out = None
     for kind in AGENT_KINDS:
         name = F.when(F.col(kind).isNull() | (F.col(kind) == ""), F.lit(UNKNOWN_AGENT)).otherwise(F.col(kind))
+        dtype = F.col("device_type") if kind == "device" else F.lit(None).cast("string")
         counted = (
-            events.select("token", "day", "user_key", F.lit(kind).alias("kind"), name.alias("name"))
-            .groupBy("token", "day", "kind", "name")
+            events.select(
+                "token", "day", "user_key", F.lit(kind).alias("kind"), name.alias("name"), dtype.alias("device_type")
+            )
+            .groupBy("token", "day", "kind", "name", "device_type")
             .agg(F.count(F.lit(1)).alias("events"), F.countDistinct("user_key").alias("users"))
         )
         out = counted if out is None else out.unionByName(counted)
@@ -118,5 +154,6 @@ def run(events: Any) -> dict[str, Any]:
         "views": views(events),
         "time_on_page": time_on_page(events),
         "top_links": top_links(events),
+        "links": site_links(events),
         "top_referrers": top_referrers(events),
     }

@@ -51,7 +51,19 @@ def test_clicks_land_in_their_cells(engine, tmp_path):
     by_selector = {r["selector"]: r for r in run.rows(heatmap.click_map(loaded.events))}
     assert (by_selector["#buy"]["clicks"], by_selector["#buy"]["users"]) == (4, 3)
     assert (by_selector["a.more"]["clicks"], by_selector["a.more"]["rage_clicks"]) == (4, 1)
+    assert by_selector["#buy"]["text"] is None  # no click on it sent a text
     assert loaded.token_quality[("tok", "2026-11-25")]["duplicates"] == 1
+
+
+def test_the_click_map_names_each_element_by_its_most_common_text(engine, tmp_path):
+    selector = "body>main:nth-child(2)>ul:nth-child(3)>li:nth-child(1)>button"
+    texts = ["Buy now", "Buy now", "Add to cart", None, ""]
+    events = [
+        event(event_id=f"c{i}", user_key=f"u{i}", selector=selector, text=t, x=1.0, y=1.0, viewport_w=1280.0)
+        for i, t in enumerate(texts)
+    ]
+    (row,) = run.rows(heatmap.click_map(load_events(engine, tmp_path, events).events))
+    assert (row["selector"], row["clicks"], row["users"], row["text"]) == (selector, 5, 5, "Buy now")
 
 
 def test_breakpoints_and_scroll_depth(duck, tmp_path):

@@ -104,8 +104,43 @@ def test_totals_and_agents_per_day(engine, tmp_path):
     # the result document: totals as one object, agents as rows, both per token and day
     (data,) = [d for (job, _, _), d in run.compute(loaded, jobs=["pages"]).items() if job == "pages"]
     assert data["totals"] == {"events": 7, "pageviews": 3, "users": 4}
-    assert {"kind": "browser", "name": "Chrome", "events": 4, "users": 2} in data["agents"]
+    assert {"kind": "browser", "name": "Chrome", "device_type": None, "events": 4, "users": 2} in data["agents"]
     assert len(data["agents"]) == 9
+    # device rows carry the device type beside the model: a Windows PC's "Other" is a desktop
+    types = {r["name"]: r["device_type"] for r in data["agents"] if r["kind"] == "device"}
+    assert types == {"Other": "desktop", "iPhone": "mobile", "unknown": "unknown"}
+
+
+def click(eid: str, user: str, page: str, link: str, text: str | None = None, **kw: object) -> dict:
+    return event(event_id=eid, user_key=user, current_page=SITE + page, link=link, text=text, x=1.0, y=2.0, **kw)
+
+
+def test_one_visitor_following_a_link_once_is_one_user(engine, tmp_path):
+    events = [pv("p1", "a", 0, "/"), click("c1", "a", "/", SITE + "/products", "Products")]
+    out = pages.run(load_events(engine, tmp_path, events).events)
+    for table in ("top_links", "links"):
+        (row,) = run.rows(out[table])
+        assert (row["link"], row["count"], row["users"], row["text"]) == (SITE + "/products", 1, 1, "Products")
+
+
+def test_site_links_count_a_visitor_once_over_pages_and_name_the_most_common_text(engine, tmp_path):
+    buy = "button;primary;buy;buy;"
+    events = [
+        # one visitor follows the nav link from two pages: 2 clicks, 1 user (2 "users" summed per page)
+        click("c1", "a", "/", SITE + "/products", "Products"),
+        click("c2", "a", "/about", SITE + "/products", "Products"),
+        # the buy button's text changed once; the most common text wins
+        click("c3", "a", "/", buy, "Buy now"),
+        click("c4", "b", "/", buy, "Buy now"),
+        click("c5", "c", "/", buy, "Buy"),
+        click("c6", "c", "/", buy),  # no text
+    ]
+    out = pages.run(load_events(engine, tmp_path, events).events)
+    site = {r["link"]: r for r in run.rows(out["links"])}
+    assert (site[SITE + "/products"]["count"], site[SITE + "/products"]["users"]) == (2, 1)
+    assert (site[buy]["count"], site[buy]["users"], site[buy]["text"]) == (4, 3, "Buy now")
+    per_page = [(r["page"], r["link"], r["users"]) for r in run.rows(out["top_links"])]
+    assert sorted(per_page) == [(SITE, buy, 3), (SITE, SITE + "/products", 1), (SITE + "/about", SITE + "/products", 1)]
 
 
 def test_day_report_holds_the_bytes_read(duck, tmp_path):

@@ -59,6 +59,11 @@ def test_duckdb_and_spark_agree(duck, spark, generated):
     agents = {(a["kind"], a["name"]) for k, v in results.items() if k.startswith("pages/") for a in v["agents"]}
     assert {kind for kind, _ in agents} == {"browser", "os", "device"}
     assert ("browser", "unknown") in agents and ("browser", "Googlebot") not in agents  # bots left out
+    types = {a["device_type"] for k, v in results.items() if k.startswith("pages/") for a in v["agents"]}
+    assert types == {"desktop", "mobile", "tablet", None}  # None: the browser and os rows
+    texts = {c["text"] for k, v in results.items() if k.startswith("heatmap/") for c in v["click_map"]}
+    assert {"Buy now", "Read more", None} <= texts
+    assert any(link["text"] for v in results.values() for link in v.get("links", []))
     for key, v in results.items():
         if key.startswith("pages/"):
             _, token, day = key.split("/")
