@@ -128,18 +128,64 @@ def parse_step(value: Any, what: str = "step") -> Step:
     return Step(url=pattern)
 
 
+def _steps(steps: Any, all_errors: bool = False) -> tuple[Step, ...]:
+    """The steps; with ``all_errors``, one error naming every bad step, not just the first."""
+    if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
+        raise DefinitionError(f"a funnel needs 2 to {MAX_STEPS} steps")
+    out, errors = [], []
+    for i, s in enumerate(steps):
+        try:
+            out.append(parse_step(s, f"step {i + 1}"))
+        except DefinitionError as e:
+            if not all_errors:
+                raise
+            errors.append(str(e))
+    if errors:
+        raise DefinitionError("; ".join(errors))
+    return tuple(out)
+
+
+def _window(window: Any) -> int:
+    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 31 * 86400:
+        raise DefinitionError(f"window_seconds must be a whole number from 1 to {31 * 86400}, got {window!r}")
+    return window
+
+
+def _control(control: Any) -> str:
+    if not isinstance(control, str) or not control:
+        raise DefinitionError("control must be the control variant's name")
+    return control
+
+
+def _weights(weights: Any, control: str | None) -> dict[str, float] | None:
+    """``control`` None: not known (itself invalid), so not looked for in the weights."""
+    if weights is None:
+        return None
+    ok = (
+        isinstance(weights, dict)
+        and len(weights) >= 2
+        and all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            for k, v in weights.items()
+        )
+    )
+    if not ok:
+        raise DefinitionError("weights must map two or more variant names to positive numbers")
+    if control is not None and control not in weights:
+        raise DefinitionError(f"weights must include the control variant {control!r}")
+    return {k: float(v) for k, v in weights.items()}
+
+
 def parse_funnel(doc: Any) -> Funnel:
     if not isinstance(doc, dict):
         raise DefinitionError("a funnel must be a JSON object")
     steps = doc.get("steps")
     if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_STEPS:
         raise DefinitionError(f"a funnel needs 2 to {MAX_STEPS} steps")
-    window = doc.get("window_seconds", DEFAULT_WINDOW)
-    if isinstance(window, bool) or not isinstance(window, int) or not 1 <= window <= 31 * 86400:
-        raise DefinitionError(f"window_seconds must be a whole number from 1 to {31 * 86400}, got {window!r}")
+    window = _window(doc.get("window_seconds", DEFAULT_WINDOW))
     return Funnel(
         name=_name(doc.get("name"), "name"),
-        steps=tuple(parse_step(s, f"step {i + 1}") for i, s in enumerate(steps)),
+        steps=_steps(steps),
         window_seconds=window,
         token=_token(doc.get("token")),
     )
@@ -148,24 +194,8 @@ def parse_funnel(doc: Any) -> Funnel:
 def parse_experiment(doc: Any) -> Experiment:
     if not isinstance(doc, dict):
         raise DefinitionError("an experiment must be a JSON object")
-    control = doc.get("control", "control")
-    if not isinstance(control, str) or not control:
-        raise DefinitionError("control must be the control variant's name")
-    weights = doc.get("weights")
-    if weights is not None:
-        ok = (
-            isinstance(weights, dict)
-            and len(weights) >= 2
-            and all(
-                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
-                for k, v in weights.items()
-            )
-        )
-        if not ok:
-            raise DefinitionError("weights must map two or more variant names to positive numbers")
-        if control not in weights:
-            raise DefinitionError(f"weights must include the control variant {control!r}")
-        weights = {k: float(v) for k, v in weights.items()}
+    control = _control(doc.get("control", "control"))
+    weights = _weights(doc.get("weights"), control)
     return Experiment(
         name=_name(doc.get("name"), "name"),
         goal=parse_step(doc.get("goal"), "goal"),
@@ -173,6 +203,44 @@ def parse_experiment(doc: Any) -> Experiment:
         token=_token(doc.get("token")),
         weights=weights,
     )
+
+
+def _valid_control(doc: dict) -> str | None:
+    try:
+        return _control(doc.get("control", "control"))
+    except DefinitionError:
+        return None
+
+
+# Each field of a definition document, checked on its own (for problems()).
+FIELD_CHECKS: dict[str, dict[str, Any]] = {
+    "funnel": {
+        "name": lambda d: _name(d.get("name"), "name"),
+        "steps": lambda d: _steps(d.get("steps"), all_errors=True),
+        "window_seconds": lambda d: _window(d.get("window_seconds", DEFAULT_WINDOW)),
+        "token": lambda d: _token(d.get("token")),
+    },
+    "experiment": {
+        "name": lambda d: _name(d.get("name"), "name"),
+        "goal": lambda d: parse_step(d.get("goal"), "goal"),
+        "control": lambda d: _control(d.get("control", "control")),
+        "weights": lambda d: _weights(d.get("weights"), _valid_control(d)),
+        "token": lambda d: _token(d.get("token")),
+    },
+}
+
+
+def problems(kind: str, doc: dict) -> dict[str, str]:
+    """Every problem of a ``kind`` definition document, by field, each field checked on its own
+    (``parse_funnel`` and ``parse_experiment`` stop at the first), so that a form can show
+    each error beside its field. Empty when the document parses."""
+    out = {}
+    for name, check in FIELD_CHECKS[kind].items():
+        try:
+            check(doc)
+        except DefinitionError as e:
+            out[name] = str(e)
+    return out
 
 
 def check_shares(weights: dict[str, float] | None) -> None:

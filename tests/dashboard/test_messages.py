@@ -116,7 +116,10 @@ def site(redis_server, tmp_path_factory):
 
 @pytest.fixture
 def client(site):
-    app, _token, _store = site
+    return login(site[0])
+
+
+def login(app):
     c = app.test_client()
     login = c.get("/dashboard/login", environ_base=CLIENT)
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', login.text).group(1)
@@ -135,7 +138,8 @@ def text_of(html: str) -> str:
     """The page's text with tags dropped and white space squeezed."""
     import html as html_lib
 
-    return re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+    text = re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", html)))
+    return re.sub(r" ([).,:])", r"\1", text)  # "<span>2</span>)" reads "2)"
 
 
 # ---------------------------------------------------------------- item 4: funnel steps
@@ -149,3 +153,191 @@ def test_a_funnel_typed_with_the_trailing_slash_matches_and_a_dead_step_is_named
     assert re.search(r"2 url \*/demo/spa 1 ", spa), spa[:300]
     assert "Step 2 (url */chekout) matched nothing in this range" in page
     assert "Step 2 (url */demo/spa) matched nothing" not in page
+
+
+def section(html: str, name: str) -> str:
+    """The text of the table section ``name``."""
+    start = html.index(f'id="table-{name}"')
+    return text_of(html[start : html.index("</section>", start)])
+
+
+# ---------------------------------------------------------------- item 5: counts and labels
+
+
+def test_a_link_followed_once_by_one_visitor_shows_one_user_and_its_text(site, client):
+    _app, token, _store = site
+    html = get(client, "/dashboard/", token=token, **{"from": DAY, "to": DAY})
+    links = section(html, "links")
+    assert f"Products {SITE}/demo/products.html 1 1" in links, links
+    assert "Buy now button;primary;buy;buy; 4 1" in links, links
+
+
+def test_rage_clicks_are_counted_per_viewport_class(site, client):
+    _app, token, _store = site
+    args = {"token": token, "from": DAY, "to": DAY, "page": f"{SITE}/demo"}
+    desktop = text_of(get(client, "/dashboard/page", vc="desktop", **args))
+    mobile = text_of(get(client, "/dashboard/page", vc="mobile", **args))
+    # the two rage clicks came from the phone; the desktop view said "Rage clicks on this page: 2"
+    assert "Rage clicks in the desktop view: 0 (all views: 2)" in desktop
+    assert "Rage clicks in the mobile view: 2 (all views: 2)" in mobile
+
+
+def test_the_click_map_and_page_links_show_the_elements_text_first(site, client):
+    _app, token, _store = site
+    html = get(client, "/dashboard/page", token=token, page=f"{SITE}/demo", **{"from": DAY, "to": DAY})
+    assert "Buy now body>main:nth-child(2)>button 4 1 2" in section(html, "click_map")
+    assert "Products #nav-products 1 1 0" in section(html, "click_map")
+    assert "Buy now button;primary;buy;buy; 4" in section(html, "links")
+
+
+def test_devices_show_their_type_beside_the_model(site, client):
+    _app, token, _store = site
+    devices = section(get(client, "/dashboard/", token=token, **{"from": DAY, "to": DAY}), "agents_device")
+    # every visitor loaded a page on Windows ("Other"); u2 also on a Mac, u3 on an iPhone
+    assert "Type Model Users" in devices, devices
+    for row in ("desktop Other 3", "desktop Mac 1", "mobile iPhone 1"):
+        assert row in devices, devices
+
+
+# ---------------------------------------------------------------- item 7: messages
+
+
+def test_a_range_cut_to_92_days_says_so(site, client):
+    _app, token, _store = site
+    page = text_of(get(client, "/dashboard/", token=token, **{"from": "2020-01-01", "to": DAY}))
+    assert (
+        "Showing the last 92 days of the range you asked for: 2026-08-26 to 2026-11-25 "
+        "(you asked for 2020-01-01 to 2026-11-25)." in page
+    ), page[:600]
+
+
+def test_a_range_into_the_future_ends_today_and_says_so(site, client):
+    _app, token, _store = site
+    page = text_of(get(client, "/dashboard/", token=token, **{"from": "2026-11-20", "to": "2027-01-01"}))
+    assert "The range ends today (2026-11-25, UTC)" in page
+    assert 'value="2026-11-25"' in get(client, "/dashboard/", token=token, **{"from": "2026-11-20", "to": "2027-01-01"})
+
+
+@pytest.fixture
+def empty_site(redis_server, tmp_path):
+    """A site with no results at all; day reports are written by each test."""
+    redis = connect(redis_server)
+    token = Sites(redis).create("empty").token
+    settings = Settings(redis_url=redis_server, data_dir=str(tmp_path), admin_password=PASSWORD, analyze_interval=900)
+    store = LocalStore(tmp_path)
+
+    def app():  # a new app each time: its reader caches result documents
+        made = create_app(settings, redis=redis, store=store, clock=NOW.timestamp)
+        made.config["LOGDIG_COOKIE_SECURE"] = False
+        return made
+
+    def last_run(at: datetime) -> None:
+        report = {"day": DAY, "objects": [], "generated_at": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+        store.put(f"results/_days/all/{DAY}.json", json.dumps(report).encode())
+
+    yield app, token, last_run
+    Sites(redis).delete(token)
+
+
+def test_no_results_say_when_the_analysis_next_runs(empty_site):
+    app, token, last_run = empty_site
+    # nothing recorded: the interval is all we know
+    page = text_of(get(login(app()), "/dashboard/", token=token))
+    assert (
+        "No analysis results for this range yet. The scheduled analysis runs every 15 min: its next run is within 15 min."
+        in page
+    )
+    assert "every few minutes" not in page
+    # the last run 5 minutes ago: the next one in 10
+    last_run(NOW - timedelta(minutes=5))
+    page = text_of(get(login(app()), "/dashboard/", token=token))
+    assert "the last run was at 2026-11-25 11:55:00 UTC, so the next is at 12:10:00 UTC (in 10 min)." in page
+    # a little late (a run is stamped when it ends): due now, nothing to check yet
+    last_run(NOW - timedelta(minutes=16))
+    page = text_of(get(login(app()), "/dashboard/", token=token))
+    assert "the next run is due now (it was due at 11:59:00 UTC, 60 s ago)." in page
+    assert "check that" not in page
+    # overdue by more than an interval: say so, and what to check
+    last_run(NOW - timedelta(hours=1))
+    page = text_of(get(login(app()), "/dashboard/", token=token))
+    assert "it was due at 2026-11-25 11:15:00 UTC (45 min ago)" in page
+    assert "check that logdig scheduler and logdig worker run" in page
+
+
+def test_an_unknown_token_and_a_future_range_say_what_is_wrong_and_when_the_next_run_is(empty_site):
+    app, token, last_run = empty_site
+    last_run(NOW - timedelta(minutes=5))
+    client = login(app())
+    page = text_of(get(client, "/dashboard/", token="no-such-token"))
+    assert "No site has the token 'no-such-token': pick a site above." in page
+    assert "the next is at 12:10:00 UTC (in 10 min)" in page
+    page = text_of(get(client, "/dashboard/", token=token, **{"from": "2030-01-01", "to": "2030-01-02"}))
+    assert "This range is after today (2026-11-25, UTC), so it has no events yet." in page
+    assert "the next is at 12:10:00 UTC (in 10 min)" in page
+
+
+def test_the_last_flush_is_a_readable_time_and_how_long_ago(site, client):
+    from logdig.queue import EventQueue
+
+    app, _token, _store = site
+    at = NOW - timedelta(seconds=42, microseconds=239881)
+    EventQueue(app.extensions["logdig"]["redis"]).record_flush(at, "no object written (queue empty)", ok=True)
+    html = get(client, "/dashboard/health")
+    card = text_of(html[html.index("Last flush") : html.index("</div>", html.index("Last flush"))]).strip()
+    assert card == "Last flush 42 s ago 2026-11-25 11:59:17 UTC no object written (queue empty)", card
+    assert "239881" not in html and "+00:00" not in html
+
+
+FUNNEL_FORM = {"kind": "funnel", "name": "bad name!", "steps": "url:*/a\nclick:/b\nurl:?x", "window_seconds": "0"}
+EXPERIMENT_FORM = {"kind": "experiment", "name": "ok_name", "goal": "", "control": "control", "weights": "green=half"}
+
+
+@pytest.mark.parametrize(
+    "form, errors",
+    [
+        (
+            FUNNEL_FORM,
+            {
+                "name": "name must be 1-64 characters",
+                "steps": "step 2 must look like url:PATTERN or event:NAME, got 'click:/b'; step 3: the url pattern '?x'",
+                "window_seconds": "window_seconds must be a whole number from 1 to 2678400, got 0",
+            },
+        ),
+        (
+            EXPERIMENT_FORM,
+            {
+                "goal": "goal must look like url:PATTERN or event:NAME",
+                "weights": "weights: 'green=half' is not NAME=SHARE",
+            },
+        ),
+    ],
+    ids=["funnel", "experiment"],
+)
+def test_a_refused_form_shows_every_error_beside_its_field_and_keeps_the_input(site, client, form, errors):
+    import html as html_lib
+
+    app, token, _store = site
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', get(client, "/dashboard/definitions", token=token)).group(1)
+    answer = client.post(
+        "/dashboard/definitions/add",
+        data={**form, "token": token, "scope": "site", "csrf_token": csrf},
+        environ_base=CLIENT,
+    )
+    assert answer.status_code == 400
+    page = answer.text
+    kind = form["kind"]
+    shown = {m.group(1): html_lib.unescape(m.group(2)) for m in re.finditer(rf'id="error-{kind}-(\w+)">([^<]*)<', page)}
+    assert shown.keys() == errors.keys(), shown
+    for field, start in errors.items():
+        assert shown[field].startswith(start), (field, shown[field])
+    # what was typed is still in the form
+    typed = page[page.index(f'id="add-{kind}"') :]
+    for field, value in form.items():
+        if field == "steps":
+            assert f">{html_lib.escape(value)}</textarea>" in typed
+        elif field != "kind":
+            assert f'name="{field}"' in typed and f'value="{html_lib.escape(value)}"' in typed, field
+    assert "Not saved" in page
+    assert Definitions(app.extensions["logdig"]["redis"]).all(kind) == [
+        d for d in Definitions(app.extensions["logdig"]["redis"]).all(kind) if d.name != form["name"]
+    ]

@@ -93,8 +93,10 @@ def test_heat_map_is_drawn_with_its_hottest_cell_where_the_visitors_clicked_most
     assert box["y"] - 20 <= page_y <= box["y"] + box["height"] + 20, (page_y, box)
     # The click map ranks that element first, and the legend is there.
     first = tab.page.locator("#table-click_map tbody tr").first.locator("td")
-    assert first.nth(0).inner_text() == f"#{most}"
-    assert int(first.nth(1).inner_text()) == sum(getattr(v, most) for v in TRAFFIC)  # every viewport
+    texts = {"hot": "Add to basket", "cold": "Compare", "buy": "Buy now"}  # fixtures/shop.html
+    assert first.nth(0).inner_text() == texts[most]  # the element's text first
+    assert first.nth(1).inner_text() == f"#{most}"
+    assert int(first.nth(2).inner_text()) == sum(getattr(v, most) for v in TRAFFIC)  # every viewport
     assert tab.page.locator("#heatmap-legend").evaluate("i => i.naturalWidth") > 0
     assert int(tab.page.locator("#rage-total").inner_text()) > 0  # fast clicks on #hot
     assert tab.page.locator("#chart-scroll").is_visible()

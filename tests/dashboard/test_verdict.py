@@ -4,7 +4,7 @@ and a tie (no browser: the sentence is built from the summed counts)."""
 from __future__ import annotations
 
 from analysis.stats import experiment_result
-from web.dashboard.results import verdict
+from web.dashboard.conversions import verdict
 
 DEFINITION = {"name": "hero", "control": "control"}
 

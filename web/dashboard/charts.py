@@ -69,6 +69,8 @@ def daily_chart(per_day: Sequence[dict], series: Sequence[tuple[str, str]], titl
         ax.set_title(title, loc="left")
         ax.legend(loc="upper left", frameon=False, ncols=len(series))
         ax.margins(y=0.2)
+        # counts are never negative: an empty range would otherwise draw an axis from -0.06
+        ax.set_ylim(bottom=0, top=None if any(d.get(k) for d in per_day for k, _ in series) else 1)
         return _svg(fig)
 
 

@@ -8,10 +8,11 @@ by the next scheduled run, for today and yesterday.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from web.dashboard import charts, results
+from web.dashboard import charts, conversions, views
 from web.dashboard.tables import Column, Table
 from web.dashboard.views import Filters, filters, reader, sites
 
@@ -23,7 +24,7 @@ def _definitions():
 
 
 def build_funnels(f: Filters) -> tuple[dict, dict[str, Table]]:
-    found = results.funnels(reader(), f.token, f.days)
+    found = conversions.funnels(reader(), f.token, f.days)
     tables, charts_by_name = {}, {}
     for i, funnel in enumerate(found):
         name = f"funnel_{i}"
@@ -52,7 +53,7 @@ def build_funnels(f: Filters) -> tuple[dict, dict[str, Table]]:
 
 
 def build_experiments(f: Filters) -> tuple[dict, dict[str, Table]]:
-    found = results.experiments(reader(), f.token, f.days)
+    found = conversions.experiments(reader(), f.token, f.days)
     tables = {}
     for i, exp in enumerate(found):
         name = f"experiment_{i}"
@@ -77,11 +78,16 @@ def build_experiments(f: Filters) -> tuple[dict, dict[str, Table]]:
     return {"experiments": found}, tables
 
 
-def page():
-    f = filters()
+def page(form: dict | None = None, status: int = 200):
+    """The page; after a refused form, ``form`` holds its kind, what was typed and the errors
+    by field, so that every error shows beside its field and nothing typed is lost."""
+    f = filters(token=(form or {}).get("values", {}).get("token") or None)
     fctx, ftables = build_funnels(f)
     ectx, etables = build_experiments(f)
     defs = _definitions()
+    forms = {"funnel": {"values": {}, "errors": {}}, "experiment": {"values": {}, "errors": {}}}
+    if form:
+        forms[form["kind"]] = form
     return render_template(
         "dashboard/definitions.html",
         view="definitions",
@@ -92,9 +98,11 @@ def page():
         experiment_tables=list(etables.values()),
         defined_funnels=defs.all("funnel"),
         defined_experiments=defs.all("experiment"),
+        forms=forms,
+        no_results_note=views.next_analysis(),
         **fctx,
         **ectx,
-    )
+    ), status
 
 
 def _back():
@@ -117,38 +125,52 @@ def _weights(text: str) -> dict[str, float] | None:
     return out or None
 
 
+def _form_doc(kind: str, form: Any) -> tuple[dict, dict[str, str]]:
+    """The definition document a form describes, and the errors of fields that could not
+    even be read (the weights' NAME=SHARE text)."""
+    from analysis.definitions import DefinitionError, check_shares
+
+    scope = form.get("token") if form.get("scope") == "site" else None
+    if kind == "funnel":
+        window = form.get("window_seconds", "").strip()
+        return {
+            "name": form.get("name", "").strip(),
+            "steps": [s.strip() for s in form.get("steps", "").splitlines() if s.strip()],
+            "window_seconds": int(window) if window.isdigit() else (window or 86400),
+            "token": scope,
+        }, {}
+    errors, weights = {}, None
+    try:
+        weights = _weights(form.get("weights", ""))
+        check_shares(weights)
+    except DefinitionError as e:
+        errors["weights"] = str(e)
+    return {
+        "name": form.get("name", "").strip(),
+        "goal": form.get("goal", "").strip(),
+        "control": form.get("control", "").strip() or "control",
+        "weights": weights,
+        "token": scope,
+    }, errors
+
+
 def add():
-    from analysis.definitions import DefinitionError, parse_experiment, parse_funnel
+    from analysis.definitions import PARSERS, problems
 
     form = request.form
     kind = form.get("kind")
-    scope = form.get("token") if form.get("scope") == "site" else None
-    try:
-        if kind == "funnel":
-            window = form.get("window_seconds", "").strip()
-            definition = parse_funnel(
-                {
-                    "name": form.get("name", "").strip(),
-                    "steps": [s.strip() for s in form.get("steps", "").splitlines() if s.strip()],
-                    "window_seconds": int(window) if window.isdigit() else (window or 86400),
-                    "token": scope,
-                }
-            )
-        elif kind == "experiment":
-            definition = parse_experiment(
-                {
-                    "name": form.get("name", "").strip(),
-                    "goal": form.get("goal", "").strip(),
-                    "control": form.get("control", "").strip() or "control",
-                    "weights": _weights(form.get("weights", "")),
-                    "token": scope,
-                }
-            )
-        else:
-            raise DefinitionError("unknown kind")
-    except DefinitionError as e:
-        flash(f"Not saved: {e}", "error")
+    if kind not in PARSERS:
+        flash("Not saved: unknown kind of definition.", "error")
         return _back()
+    doc, errors = _form_doc(kind, form)
+    errors = {**problems(kind, doc), **errors}
+    if errors:
+        # the page again, with every error beside its field and what was typed kept
+        values = {k: form.get(k, "") for k in form if k != "csrf_token"}
+        count = f"{len(errors)} problems" if len(errors) > 1 else "1 problem"
+        flash(f"Not saved: the {kind} has {count}, shown beside the fields below.", "error")
+        return page({"kind": kind, "values": values, "errors": errors}, status=400)
+    definition = PARSERS[kind](doc)
     _definitions().put(kind, definition)
     flash(f"Saved {kind} {definition.name}. The next scheduled analysis computes it for today and yesterday.", "ok")
     return _back()

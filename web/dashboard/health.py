@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, current_app, render_template, request
 
-from web.dashboard import results
+from web.dashboard import results, timefmt
 from web.dashboard.tables import Column, Table
 from web.dashboard.views import Filters, filters, reader, sites
 
@@ -82,7 +82,14 @@ def build_health(f: Filters) -> tuple[dict, dict[str, Table]]:
             ]
             + [Column(f"bad_{r}", f"Bad: {r}", "int") for r in bad]
             + [Column("analysed_at", "Analysed at")],
-            [{**d, **{f"bad_{r}": d["bad"].get(r, 0) for r in bad}} for d in days],
+            [
+                {
+                    **d,
+                    "analysed_at": timefmt.utc_text(d["analysed_at"]),
+                    **{f"bad_{r}": d["bad"].get(r, 0) for r in bad},
+                }
+                for d in days
+            ],
             note="From the analysis' day reports: what its last full run read.",
         ),
         "sites": Table(
@@ -102,6 +109,8 @@ def build_health(f: Filters) -> tuple[dict, dict[str, Table]]:
         "age": age,
         "stats": stats,
         "last_flush": last_flush,
+        "last_flush_at": timefmt.utc_text(last_flush["at"]) if last_flush else None,
+        "last_flush_ago": timefmt.ago(last_flush["at"], now) if last_flush else None,
         "rate_limited": sum(stats.get(f"rejected:{r}", 0) for r in RATE_LIMITED),
         "flush_failures": stats.get("flush_failures", 0),
         "queue_max": ext["settings"].queue_max,

@@ -8,8 +8,8 @@ module sums days:
 - "users" added across days are *user-days* (a visitor seen on two days counts twice),
   because results hold distinct users per day only; the pages say so;
 - medians do not add up: time on page is shown per day;
-- experiments are summed per variant and their statistics recomputed with the
-  analysis' own ``analysis.stats.experiment_result``, so one code computes them.
+- funnels and experiments: ``web.dashboard.conversions``, which reads them through this
+  module's ``Results``.
 
 Documents found are cached for ``CACHE_SECONDS`` per process, so a page and its CSV
 export read the store once; a new analysis run shows within that time. Nothing here
@@ -108,10 +108,16 @@ def _top(counter: Counter, users: Counter, name: str, n: int = 20) -> list[dict]
     return [{name: k, "count": v, "user_days": users[k]} for k, v in counter.most_common(n)]
 
 
+def _text(texts: Counter | None) -> str | None:
+    """The most common element text (ties by text), or None."""
+    return min(texts.items(), key=lambda kv: (-kv[1], kv[0]))[0] if texts else None
+
+
 def overview(results: Results, token: str, days: list[str]) -> Overview:
     per_day, has_users = [], False
     views, view_users, entries, exits = Counter(), Counter(), Counter(), Counter()
     links, link_users, refs, ref_users = Counter(), Counter(), Counter(), Counter()
+    link_texts: dict[str, Counter] = defaultdict(Counter)
     agents: dict[str, Counter] = defaultdict(Counter)
     for day in days:
         doc = results.doc("pages", token, day)
@@ -137,14 +143,18 @@ def overview(results: Results, token: str, days: list[str]) -> Overview:
             view_users[r["page"]] += r["users"]
             entries[r["page"]] += r.get("entries") or 0
             exits[r["page"]] += r.get("exits") or 0
-        for r in data.get("top_links", []):
+        # the site's links (users counted once per day over pages); older results only have
+        # the per-page top links, whose users add up per page
+        for r in data["links"] if "links" in data else data.get("top_links", []):
             links[r["link"]] += r["count"]
             link_users[r["link"]] += r.get("users") or 0
+            if r.get("text"):
+                link_texts[r["link"]][r["text"]] += r["count"]
         for r in data.get("top_referrers", []):
             refs[r["referrer"]] += r["count"]
             ref_users[r["referrer"]] += r.get("users") or 0
-        for r in data.get("agents", []):  # proposed: {"kind", "name", "users", "events"}
-            agents[r["kind"]][r["name"]] += r.get("users") or r.get("events") or 0
+        for r in data.get("agents", []):  # {"kind", "name", "device_type" (device rows), "users", "events"}
+            agents[r["kind"]][(r["name"], r.get("device_type"))] += r.get("users") or r.get("events") or 0
     pages = [
         {"page": p, "views": v, "user_days": view_users[p], "entries": entries[p], "exits": exits[p]}
         for p, v in views.most_common(50)
@@ -152,9 +162,12 @@ def overview(results: Results, token: str, days: list[str]) -> Overview:
     return Overview(
         per_day=per_day,
         pages=pages,
-        links=_top(links, link_users, "link"),
+        links=[{**r, "text": _text(link_texts.get(r["link"]))} for r in _top(links, link_users, "link")],
         referrers=_top(refs, ref_users, "referrer"),
-        agents={k: [{"name": n, "users": c} for n, c in v.most_common(10)] for k, v in agents.items()} or None,
+        agents={
+            k: [{"name": n, "device_type": t, "users": c} for (n, t), c in v.most_common(10)] for k, v in agents.items()
+        }
+        or None,
         has_users=has_users,
     )
 
@@ -176,6 +189,7 @@ class PageDetail:
 
 def _page_stats(detail: PageDetail, results: Results, token: str, days: list[str]) -> None:
     links: Counter = Counter()
+    texts: dict[str, Counter] = defaultdict(Counter)
     for day, data in results.data("pages", token, days):
         row: dict[str, Any] = {"day": day}
         for r in data.get("views", []):
@@ -189,7 +203,9 @@ def _page_stats(detail: PageDetail, results: Results, token: str, days: list[str
         for r in data.get("top_links", []):
             if r["page"] == detail.page:
                 links[r["link"]] += r["count"]
-    detail.links = [{"link": k, "count": v} for k, v in links.most_common(20)]
+                if r.get("text"):
+                    texts[r["link"]][r["text"]] += r["count"]
+    detail.links = [{"link": k, "text": _text(texts.get(k)), "count": v} for k, v in links.most_common(20)]
 
 
 def page_detail(results: Results, token: str, page: str, days: list[str], viewport_class: str | None) -> PageDetail:
@@ -198,6 +214,7 @@ def page_detail(results: Results, token: str, page: str, days: list[str], viewpo
     grids: dict[str, Counter] = defaultdict(Counter)
     classes: dict[str, Counter] = defaultdict(Counter)
     selectors: dict[str, Counter] = defaultdict(Counter)
+    selector_texts: dict[str, Counter] = defaultdict(Counter)
     scroll: Counter = Counter()
     for _day, data in results.data("heatmap", token, days):
         for r in data.get("grid", []):
@@ -211,6 +228,8 @@ def page_detail(results: Results, token: str, page: str, days: list[str], viewpo
             if r["page"] == page:
                 for k in ("clicks", "users", "rage_clicks"):
                     selectors[r["selector"]][k] += r.get(k) or 0
+                if r.get("text"):
+                    selector_texts[r["selector"]][r["text"]] += r["clicks"]
         for r in data.get("scroll_depth", []):
             if r["page"] == page:
                 scroll[int(r["depth"])] += r["leaves"]
@@ -221,7 +240,13 @@ def page_detail(results: Results, token: str, page: str, days: list[str], viewpo
     detail.grid = dict(grids.get(viewport_class, {}))
     detail.click_map = sorted(
         (
-            {"selector": s, "clicks": c["clicks"], "user_days": c["users"], "rage_clicks": c["rage_clicks"]}
+            {
+                "selector": s,
+                "text": _text(selector_texts.get(s)),
+                "clicks": c["clicks"],
+                "user_days": c["users"],
+                "rage_clicks": c["rage_clicks"],
+            }
             for s, c in selectors.items()
         ),
         key=lambda r: (-r["clicks"], r["selector"]),
@@ -252,124 +277,6 @@ def overlay_data(results: Results, token: str, page: str, days: list[str]) -> di
         "grids": {vc: [[c, r, n] for (c, r), n in sorted(g.items())] for vc, g in grids.items()},
         "click_map": [{"selector": s, "clicks": n, "rage_clicks": rage[s]} for s, n in selectors.most_common(200)],
     }
-
-
-# ---------------------------------------------------------------- funnels and experiments
-
-
-def funnels(results: Results, token: str, days: list[str]) -> list[dict]:
-    """Per funnel name: its definition (latest day's) and the users reaching each step, summed."""
-    found: dict[str, dict] = {}
-    for _day, data in results.data("funnels", token, days):
-        for f in data.get("funnels", []):
-            name = f["funnel"]["name"]
-            entry = found.setdefault(name, {"users": Counter(), "matched": Counter(), "labels": {}, "days": 0})
-            entry["funnel"], entry["days"] = f["funnel"], entry["days"] + 1
-            for s in f["steps"]:
-                entry["users"][s["step"]] += s["users"]
-                # results from before matched_users: assume the step matched something
-                entry["matched"][s["step"]] += s.get("matched_users", 1)
-                entry["labels"][s["step"]] = s["label"]
-    out = []
-    for name, e in sorted(found.items()):
-        first, prev, steps = e["users"].get(1, 0), None, []
-        for k in sorted(e["labels"]):
-            users = e["users"][k]
-            from_previous = (users / prev if prev else None) if k > 1 else 1.0
-            steps.append(
-                {
-                    "step": k,
-                    "label": e["labels"][k],
-                    "users": users,
-                    "from_previous": from_previous,
-                    "from_start": users / first if first else None,
-                }
-            )
-            prev = users
-        warnings = [
-            f"Step {k} ({e['labels'][k]}) matched nothing in this range: "
-            + (
-                "no page view's address matches it (pages are compared without query string, "
-                "fragment or trailing slash)."
-                if e["labels"][k].startswith("url ")
-                else "no custom event has that name."
-            )
-            for k in sorted(e["labels"])
-            if not e["matched"][k]
-        ]
-        out.append({"name": name, "definition": e["funnel"], "steps": steps, "days": e["days"], "warnings": warnings})
-    return out
-
-
-def experiments(results: Results, token: str, days: list[str]) -> list[dict]:
-    """Per experiment: variant counts summed over the days, statistics recomputed."""
-    from analysis.stats import experiment_result
-
-    found: dict[str, dict] = {}
-    for _day, data in results.data("experiments", token, days):
-        for x in data.get("experiments", []):
-            name = x["experiment"]["name"]
-            entry = found.setdefault(name, {"counts": defaultdict(Counter), "days": 0})
-            entry["definition"], entry["days"] = x["experiment"], entry["days"] + 1
-            for v in x.get("variants", []):
-                for k in ("exposed", "converted", "multi_variant"):
-                    entry["counts"][v["variant"]][k] += v.get(k) or 0
-    out = []
-    for name, e in sorted(found.items()):
-        d = e["definition"]
-        rows = [{"variant": v, **c} for v, c in e["counts"].items()]
-        result = experiment_result(rows, d.get("control", "control"), d.get("weights"))
-        out.append({"name": name, "definition": d, "days": e["days"], **result, "verdict": verdict(result, d)})
-    return out
-
-
-def _chance(prob: float) -> str:
-    """A probability as a percentage that never rounds to a certainty."""
-    if prob > 0.99:
-        return "over 99%"
-    if prob < 0.01:
-        return "under 1%"
-    return f"{prob:.0%}"
-
-
-def verdict(result: dict, definition: dict) -> str:
-    """One plain sentence about the experiment: which variant is ahead (by conversion rate),
-    the chance each one beats control, and whether the difference can be trusted yet."""
-    control = definition.get("control", "control")
-    ctrl = next((v for v in result["variants"] if v["control"]), None)
-    others = [v for v in result["variants"] if not v["control"]]
-    if ctrl is None:
-        return f"No verdict: nobody was exposed to the control variant {control!r} yet."
-    if not others:
-        return "No verdict: only the control variant has users so far."
-    if any(w.startswith("sample ratio mismatch") for w in result["warnings"]):
-        return "Do not trust these numbers yet: the variants' sizes are off (sample ratio mismatch)."
-    if ctrl["rate"] is None or any(v["rate"] is None or v.get("prob_beat_control") is None for v in others):
-        return "No verdict yet: not enough data."
-    small = any(w.startswith("small sample") for w in result["warnings"])
-    best = max(others, key=lambda v: (v["rate"], v["prob_beat_control"]))
-    clear = best["p_value"] < 0.05 and not small
-    caveat = (
-        "the difference is unlikely to be chance."
-        if clear
-        else "not a clear result yet" + (": the sample is still small." if small else f" (p = {best['p_value']:.3g}).")
-    )
-    if best["rate"] > ctrl["rate"]:
-        return (
-            f"{best['variant']!r} is ahead of {control!r}: it beats it with probability "
-            f"{_chance(best['prob_beat_control'])} ({best['rate']:.1%} against {ctrl['rate']:.1%}); {caveat}"
-        )
-    if best["rate"] == ctrl["rate"]:
-        tied = " and ".join(repr(v["variant"]) for v in others if v["rate"] == ctrl["rate"])
-        return f"{tied} and {control!r} are tied: both convert {ctrl['rate']:.1%}, so there is no winner."
-    # every variant converts worse than control: the one closest to it first
-    behind = sorted(others, key=lambda v: -v["prob_beat_control"])
-    chances = ", ".join(
-        f"{v['variant']!r} beats it with probability {_chance(v['prob_beat_control'])} "
-        f"({v['rate']:.1%} against {ctrl['rate']:.1%})"
-        for v in behind
-    )
-    return f"{control!r} is ahead: {chances}; {caveat}"
 
 
 # ---------------------------------------------------------------- pipeline health

@@ -6,16 +6,17 @@ Every page is built by a function ``build_<view>(f) -> (context, tables)`` so th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from web.dashboard import charts, results
+from web.dashboard import charts, results, timefmt
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
+OVERDUE_GRACE = 300  # seconds an analysis run may be late before the page says to check the scheduler
 
 # The user-agent breakdowns: (table title, column name).
 AGENT_TITLES = {
@@ -50,6 +51,9 @@ class Filters:
     days: list[str]
     page: str = ""
     vc: str = ""
+    notes: list[str] = field(default_factory=list)  # how the range asked for was changed
+    future: bool = False  # the whole range is after today
+    known_token: bool = True
 
     def args(self, **extra: str) -> dict:
         out = {"token": self.token, "from": self.start.isoformat(), "to": self.end.isoformat()}
@@ -76,16 +80,83 @@ def sites():
     return ctx()["sites"].all()
 
 
-def filters() -> Filters:
-    end = _date("to", today())
+def filters(token: str | None = None) -> Filters:
+    now = today()
+    end = _date("to", now)
     start = _date("from", end - timedelta(days=DEFAULT_DAYS - 1))
+    asked = f"{min(start, end)} to {max(start, end)}"
+    start, end = min(start, end), max(start, end)
+    notes = []
+    if start <= now < end:  # no day after today has events
+        notes.append(f"The range ends today ({now}, UTC): later days have no events yet.")
+        end = now
     days = results.day_range(start, end)
+    if date.fromisoformat(days[0]) > start:
+        notes.append(
+            f"Showing the last {results.MAX_DAYS} days of the range you asked for: {days[0]} to {days[-1]} "
+            f"(you asked for {asked}). Ask for a shorter range to see the earlier days."
+        )
     start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
-    token = request.args.get("token", "")
+    token = request.args.get("token", "") if token is None else token
     known = sites()
     if not token and known:
         token = known[0].token
-    return Filters(token, start, end, days, request.args.get("page", ""), request.args.get("vc", ""))
+    return Filters(
+        token,
+        start,
+        end,
+        days,
+        request.args.get("page", ""),
+        request.args.get("vc", ""),
+        notes=notes,
+        future=start > now,
+        known_token=any(s.token == token for s in known),
+    )
+
+
+def next_analysis() -> str:
+    """When the scheduled analysis runs next: the last full run's time (today's or yesterday's
+    day report) plus LOGDIG_ANALYZE_INTERVAL, or "within N minutes" when no run is recorded."""
+    ext = ctx()
+    interval = ext["settings"].analyze_interval
+    now = datetime.fromtimestamp(ext["clock"](), UTC)
+    day = now.date()
+    stamps = [
+        timefmt.parse((reader().day_report(d.isoformat()) or {}).get("generated_at"))
+        for d in (day, day - timedelta(days=1))
+    ]
+    last = max((s for s in stamps if s is not None), default=None)
+    every = timefmt.span(interval)
+    if last is None:
+        return f"The scheduled analysis runs every {every}: its next run is within {timefmt.span(interval)}."
+    due = last + timedelta(seconds=interval)
+    if due >= now:
+        return (
+            f"The scheduled analysis runs every {every}; the last run was at {timefmt.utc_text(last)}, "
+            f"so the next is at {due:%H:%M:%S} UTC (in {timefmt.span((due - now).total_seconds())})."
+        )
+    # a run is stamped when it ends and may take minutes: late by less than the grace is normal
+    if now - due <= timedelta(seconds=max(OVERDUE_GRACE, interval)):
+        return (
+            f"The scheduled analysis runs every {every}; the next run is due now "
+            f"(it was due at {due:%H:%M:%S} UTC, {timefmt.ago(due, now)})."
+        )
+    return (
+        f"The scheduled analysis runs every {every}; it was due at {timefmt.utc_text(due)} "
+        f"({timefmt.ago(due, now)}). If no result appears soon, check that logdig scheduler and "
+        "logdig worker run."
+    )
+
+
+def results_note(f: Filters, generated_at: str | None) -> str:
+    """The line under a page's title: when its results were computed, or why there are none."""
+    if generated_at:
+        return f"Results computed at {timefmt.utc_text(generated_at)} by the analysis."
+    if not f.known_token:
+        return f"No site has the token {f.token!r}: pick a site above. {next_analysis()}"
+    if f.future:
+        return f"This range is after today ({today()}, UTC), so it has no events yet. {next_analysis()}"
+    return f"No analysis results for this range yet. {next_analysis()} Or run logdig analyze now."
 
 
 def http_url(url: str) -> bool:
@@ -102,7 +173,8 @@ def http_url(url: str) -> bool:
 
 def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
     ov = results.overview(reader(), f.token, f.days)
-    users_note = "" if ov.has_users else "Unique users per day are not in the analysis results yet."
+    analysed = any(d["events"] is not None for d in ov.per_day)
+    users_note = "" if ov.has_users or not analysed else "Unique users per day are not in the analysis results yet."
     per_day = Table(
         "per_day",
         "Per day",
@@ -134,8 +206,14 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
         "links": Table(
             "links",
             "Top links",
-            [Column("link", "Link"), Column("count", "Clicks", "int"), Column("user_days", "Users", "int")],
+            [
+                Column("text", "Element text"),
+                Column("link", "Link or element"),
+                Column("count", "Clicks", "int"),
+                Column("user_days", "Users", "int"),
+            ],
             ov.links,
+            note="Users are counted once a day however many pages they clicked the link on.",
         ),
         "referrers": Table(
             "referrers",
@@ -145,18 +223,24 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
         ),
     }
     for kind, rows in (ov.agents or {}).items():
+        # a device model alone says little (a Windows PC is "Other"): its type goes first
+        typed = kind == "device" and any(r["device_type"] for r in rows)
         tables[f"agents_{kind}"] = Table(
             f"agents_{kind}",
             AGENT_TITLES.get(kind, (kind, kind))[0],
-            [Column("name", AGENT_TITLES.get(kind, (kind, kind))[1]), Column("users", "Users", "int")],
+            ([Column("device_type", "Type")] if typed else [])
+            + [Column("name", "Model" if typed else AGENT_TITLES.get(kind, (kind, kind))[1])]
+            + [Column("users", "Users", "int")],
             rows,
+            note="Type: desktop, mobile or tablet, from the user agent and the viewport width." if typed else "",
         )
     series = [("events", "events"), ("pageviews", "page views")] + ([("users", "users")] if ov.has_users else [])
     context = {
         "chart": charts.daily_chart(ov.per_day, series, "Per day (UTC)"),
-        "agents_missing": ov.agents is None,
+        "agents_missing": ov.agents is None and analysed,
         "generated_at": reader().generated_at(f.token, f.days),
     }
+    context["results_note"] = results_note(f, context["generated_at"])
     return context, tables
 
 
@@ -194,6 +278,7 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
             "click_map",
             "Clicks by element",
             [
+                Column("text", "Element text"),
                 Column("selector", "Selector"),
                 Column("clicks", "Clicks", "int"),
                 Column("user_days", "Users", "int"),
@@ -225,7 +310,12 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
             ],
             detail.scroll,
         ),
-        "links": Table("links", "Top links", [Column("link", "Link"), Column("count", "Clicks", "int")], detail.links),
+        "links": Table(
+            "links",
+            "Top links",
+            [Column("text", "Element text"), Column("link", "Link or element"), Column("count", "Clicks", "int")],
+            detail.links,
+        ),
     }
     scroll_chart = None
     if any(r["leaves"] for r in detail.scroll):
@@ -242,6 +332,7 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
         "heatmap_info": info,
         "legend": charts.colorbar_svg(info["peak"]),
         "scroll_chart": scroll_chart,
+        "rage_view": detail.classes.get(detail.viewport_class, {}).get("rage_clicks", 0),
         "rage_total": sum(c.get("rage_clicks", 0) for c in detail.classes.values()),
         "linkable": http_url(f.page),
         "classes": results.VIEWPORT_CLASSES,
