@@ -1,7 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements.txt requirements-geoip.txt ./
+RUN pip install --no-cache-dir -r requirements.txt && pip install --no-cache-dir --no-deps -r requirements-geoip.txt
 COPY . .
 RUN pip install --no-cache-dir --no-deps -e .
 RUN useradd --system logdig && chown -R logdig /app

@@ -75,6 +75,12 @@ SETTINGS: dict[str, Setting] = {
         "keep",
         "`keep` URLs as sent; `strip` query strings and fragments; `allow:a,b` keeps only those parameters",
     ),
+    "geoip_db": Setting(
+        "LOGDIG_GEOIP_DB",
+        "",
+        "a MaxMind-format country database (GeoLite2 or DB-IP Country .mmdb) for the `country` field; "
+        "empty: the free Geoacumen file python-geoacumen installs",
+    ),
     "drop_bots": Setting(
         "LOGDIG_DROP_BOTS",
         "off",
@@ -147,6 +153,7 @@ class Settings:
     proxy_hops: int = 0
     store_ip: str = "off"
     url_query: str = "keep"
+    geoip_db: str = ""
     drop_bots: str = "off"
     cookie_secure: str = "on"
     analyze_interval: int = 900

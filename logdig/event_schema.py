@@ -19,8 +19,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from logdig.sources import UTM_FIELDS
+
 # Fields the schema documents (they are in every stored event) but only the server sets.
-SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot", "ip")
+SERVER_FIELDS = ("received_at", "browser", "os", "device", "bot", "ip", "channel", "country", *UTM_FIELDS)
 
 
 @cache

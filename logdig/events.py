@@ -20,6 +20,7 @@ import orjson
 from jsonschema import Draft7Validator
 
 from logdig.event_schema import SERVER_FIELDS, Event, conforms, schema
+from logdig.sources import Source, classify
 
 __all__ = ["SERVER_FIELDS", "Event", "schema"]  # re-exported: the schema's users import it from here
 
@@ -328,37 +329,56 @@ _ENCODE = msgspec.json.Encoder()
 
 class StoredLines:
     """Encodes one request's checked events as stored lines (JSON Lines, without the
-    newline): the client's fields, then the server's (received_at, user agent, ip).
+    newline): the client's fields, then the server's (received_at, user agent, ip,
+    channel and UTM fields, country).
 
     Encoded once, at ingest, so a retried flush writes exactly the same bytes and the
     SHA-256 name stays the same. received_at follows every client field, so the last
     "received_at" in a line is the server's and received_day() can find it.
     """
 
-    def __init__(self, received: str, privacy: Privacy = Privacy(), ip: str | None = None):
-        self.received, self.privacy = received, privacy
+    def __init__(self, received: str, privacy: Privacy = Privacy(), ip: str | None = None, country: str | None = None):
+        self.received, self.privacy, self.country = received, privacy, country
         self.ip = truncate_ip(ip) if privacy.store_ip == "truncated" and ip else None
-        self._suffixes: dict[str, bytes] = {}  # by user agent: the server's fields, encoded
+        self._agents: dict[str, bytes] = {}  # by user agent: its server fields, encoded
+        self._sources: dict[tuple[str, str | None], tuple[Source, bytes]] = {}  # by (page, referrer)
+        tail: dict[str, Any] = {"ip": self.ip} if self.ip else {}
+        self._tail = b"," + orjson.dumps({**tail, "country": country})[1:]  # with the closing brace
 
-    def _suffix(self, ua: str) -> bytes:
-        server = {"received_at": self.received, **user_agent(ua)}
-        if self.ip:
-            server["ip"] = self.ip
-        suffix = self._suffixes[ua] = b"," + orjson.dumps(server)[1:]
-        return suffix
+    def _agent(self, ua: str) -> bytes:
+        agent = self._agents[ua] = b"," + orjson.dumps({"received_at": self.received, **user_agent(ua)})[1:-1]
+        return agent
+
+    def _source(self, key: tuple[str, str | None]) -> tuple[Source, bytes]:
+        source = classify(*key)
+        found = self._sources[key] = (source, b"," + orjson.dumps({"channel": source.channel, **source.utm})[1:-1])
+        return found
+
+    def source(self, event: Event) -> Source:
+        """Where the event's visitor came from, from its URLs as sent (before the privacy step)."""
+        key = (event.current_page, event.referrer if isinstance(event.referrer, str) else None)
+        return (self._sources.get(key) or self._source(key))[0]
 
     def __call__(self, event: Event) -> bytes:
+        key = (event.current_page, event.referrer if isinstance(event.referrer, str) else None)
+        source = (self._sources.get(key) or self._source(key))[1]  # before the privacy step
         event.spent_milli_sec = round(event.spent_milli_sec)
         if self.privacy.url_query != "keep":
             for name in URL_FIELDS:
                 setattr(event, name, self.privacy.url(getattr(event, name)))
-        suffix = self._suffixes.get(event.user_agent) or self._suffix(event.user_agent)
-        return _ENCODE.encode(event)[:-1] + suffix
+        agent = self._agents.get(event.user_agent) or self._agent(event.user_agent)
+        return b"".join((_ENCODE.encode(event)[:-1], agent, source, self._tail))
 
 
-def stored_line(event: dict[str, Any], now: datetime, privacy: Privacy = Privacy(), ip: str | None = None) -> bytes:
+def stored_line(
+    event: dict[str, Any],
+    now: datetime,
+    privacy: Privacy = Privacy(),
+    ip: str | None = None,
+    country: str | None = None,
+) -> bytes:
     """One event as the collector would store it (for tests, tools and benchmarks)."""
     errors, checked = _check(event)
     if checked is None:
         raise ValueError(f"not a valid event: {errors}")
-    return StoredLines(received_at(now), privacy, ip)(checked)
+    return StoredLines(received_at(now), privacy, ip, country)(checked)

@@ -23,6 +23,8 @@ from typing import Any
 
 from redis import Redis
 
+from logdig.live import FIELD_CAP, LIVE_TTL, LiveCounts
+
 PREFIX = "logdig:"
 QUEUE = PREFIX + "queue"
 INFLIGHT = PREFIX + "inflight"
@@ -32,6 +34,7 @@ LAST_FLUSH = PREFIX + "last_flush"  # hash: at, result, ok
 SEEN = PREFIX + "seen:"  # + window number: a set of (token, event_id) digests
 RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
+LIVE = PREFIX + "live:"  # + token + ":" + minute: the live layer's counters (logdig.live)
 # What a user defines, as opposed to traffic: `logdig dev` saves these across restarts.
 DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment")
 
@@ -40,10 +43,12 @@ _CHUNK = 1000
 _DIGEST_SIZE = 12  # bytes of blake2b per (token, event_id): collisions need ~2^48 events
 
 # KEYS: queue, stats, this window's seen-set, the last window's, t token counters, then t
-#       (token, client IP) counters.
+#       (token, client IP) counters, then the live layer's keys.
 # ARGV: queue_max, seen-set lifetime, rate window, token limit, (token, IP) limit, t, t event
-#       counts, k, k (reason, count) pairs of rejections, n, the n event digests joined, the n events.
-# One round trip: rate limits, the cap check, the repeat check, the push and the counters.
+#       counts, k, k (reason, count) pairs of rejections, n, the n event digests joined, the n events,
+#       then the live layer's counts.
+# One round trip: rate limits, the cap check, the repeat check, the push, the counters and
+# the live layer's per-minute counters (a handful of calls per token, not per event).
 # The per-IP request limit is not here: it is charged before the body is read (_CHARGE).
 # A (token, IP) pair over its share is refused before the token is charged, so one
 # address cannot spend a site's budget by being refused either.
@@ -106,6 +111,35 @@ end
 redis.call('EXPIRE', KEYS[3], lifetime)
 redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
 if #fresh < n then redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh) end
+-- The live layer (logdig.live). After the events: TTL, field cap, u, then per token: events,
+-- page views, h, h user keys, f, f (field, count) pairs; KEYS: u (hash, HyperLogLog) pairs.
+local at = lines + n + 1
+local ttl, cap, u = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+at = at + 3
+for i = 1, (#fresh > 0 and u or 0) do
+  local hash, hll = KEYS[3 + 2 * t + 2 * i], KEYS[4 + 2 * t + 2 * i]
+  local events, h = tonumber(ARGV[at]), tonumber(ARGV[at + 2])
+  local first = redis.call('HINCRBY', hash, 'e', events) == events
+  if ARGV[at + 1] ~= '0' then redis.call('HINCRBY', hash, 'v', ARGV[at + 1]) end
+  redis.call('PFADD', hll, unpack(ARGV, at + 3, at + 2 + h))
+  if first then
+    redis.call('EXPIRE', hash, ttl)
+    redis.call('EXPIRE', hll, ttl)
+  end
+  at = at + 3 + h
+  for j = at + 1, at + 2 * tonumber(ARGV[at]), 2 do
+    local name, amount = ARGV[j], tonumber(ARGV[j + 1])
+    if redis.call('HINCRBY', hash, name, amount) == amount then  -- a new page, source or country
+      local kind = string.sub(name, 1, 2)
+      if redis.call('HINCRBY', hash, '#' .. kind, 1) > cap then
+        redis.call('HDEL', hash, name)
+        redis.call('HINCRBY', hash, '#' .. kind, -1)
+        redis.call('HINCRBY', hash, kind .. '(other)', amount)
+      end
+    end
+  end
+  at = at + 1 + 2 * tonumber(ARGV[at])
+end
 return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
 
@@ -211,6 +245,11 @@ class QueueState:
     inflight: int
 
 
+def live_keys(token: str, minute: int) -> tuple[str, str]:
+    """A token's live keys for one minute (epoch seconds // 60): counters hash, HyperLogLog."""
+    return f"{LIVE}{token}:{minute}", f"{LIVE}{token}:{minute}:u"
+
+
 def _digest(token: str, event_id: str) -> bytes:
     return hashlib.blake2b(f"{token}\0{event_id}".encode(), digest_size=_DIGEST_SIZE).digest()
 
@@ -245,6 +284,7 @@ class EventQueue:
         rejected: Mapping[str, int] | None = None,
         client: str = "-",
         now: float | None = None,
+        live: Mapping[str, LiveCounts] | None = None,
     ) -> tuple[int, int]:
         """Queue (token, event_id, encoded line) triples, dropping repeats, and count
         the request's rejections by reason - all in one round trip.
@@ -256,7 +296,8 @@ class EventQueue:
 
         Returns (accepted, duplicates). Raises RateLimited or QueueFull.
         """
-        window = int((time.time() if now is None else now) // limits.dedupe_window)
+        now = time.time() if now is None else now
+        window = int(now // limits.dedupe_window)
         per_token = Counter(token for token, _, _ in events)
         reasons = [x for reason, n in (rejected or {}).items() if n for x in (reason, n)]
         keys = [QUEUE, STATS, f"{SEEN}{window}", f"{SEEN}{window - 1}"]
@@ -266,6 +307,9 @@ class EventQueue:
         args += [limits.token_ip_limit, len(per_token), *per_token.values(), len(reasons) // 2, *reasons]
         args += [len(events), b"".join(_digest(token, event_id) for token, event_id, _ in events)]
         args += [line for _, _, line in events]
+        live = {t: c for t, c in (live or {}).items() if t in per_token}
+        keys += [key for t in live for key in live_keys(t, int(now // 60))]
+        args += [LIVE_TTL, FIELD_CAP, len(live), *[x for counts in live.values() for x in counts.args()]]
         accepted, wait = (int(x) for x in self._ingest(keys=keys, args=args))
         if accepted == -2:
             raise RateLimited(wait)

@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from logdig.config import Settings
 from logdig.events import Privacy, user_agent
+from logdig.geo import countries
 from logdig.queue import EventQueue, IngestLimits, Sites, connect
 from logdig.storage import ObjectStore, open_store
 
@@ -49,6 +50,7 @@ def create_app(
         "clock": clock,
         # Built once: the collector's hot path reads them for every request.
         "privacy": Privacy(settings.store_ip, settings.url_query),
+        "countries": countries(settings.geoip_db),  # client IP -> country code, cached
         "limits": IngestLimits(
             settings.queue_max,
             settings.dedupe_window,

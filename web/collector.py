@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from logdig.config import Settings
 from logdig.events import MAX_EXPLAINED, ClientError, Event, StoredLines, read_events, received_at, user_agent
+from logdig.live import LiveCounts
 from logdig.queue import QueueFull, RateLimited, Site
 from web.metrics import registry_for
 
@@ -161,8 +162,10 @@ def _collect(origin: str | None) -> Response:
     sites = _sites({event.token for _, event in checked.valid})
 
     clock = app["clock"]()
-    stored = StoredLines(received_at(datetime.fromtimestamp(clock, UTC)), app["privacy"], client)
+    country = app["countries"](client)
+    stored = StoredLines(received_at(datetime.fromtimestamp(clock, UTC)), app["privacy"], client, country)
     lines = []
+    live: dict[str, LiveCounts] = {}  # by token: what the live layer adds (logdig.live)
     problems: dict[tuple[str, str], tuple[str, str, str] | None] = {}  # they depend on these two only
     for index, event in checked.valid:
         key = (event.token, event.user_agent)
@@ -172,7 +175,10 @@ def _collect(origin: str | None) -> Response:
             reasons[problem[0]] += 1
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
+            source = stored.source(event).source
             lines.append((event.token, event.event_id, stored(event)))
+            counts = live.get(event.token) or live.setdefault(event.token, LiveCounts())
+            counts.add(event.type, event.user_key, event.current_page, source, country)
     listed = _listed(checked.rejected, sum(reasons.values())) if checked.rejected else {"rejected": []}
 
     if not lines:
@@ -183,7 +189,7 @@ def _collect(origin: str | None) -> Response:
         raise ClientError(status, first["field"], first["reason"], kind, **listed, counts=reasons)
 
     try:
-        accepted, duplicates = app["queue"].push(lines, limits, reasons, client, clock)
+        accepted, duplicates = app["queue"].push(lines, limits, reasons, client, clock, live)
     except QueueFull:
         raise ClientError(
             503, "queue", "the collector is over capacity, retry later", "queue_full", counts={}
