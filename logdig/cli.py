@@ -345,13 +345,44 @@ def forget(user_key: str, token: str | None, any_key: bool) -> None:
 @click.option("--older-than", "days", required=True, type=click.IntRange(0), help="Keep this many days before today.")
 @translate_errors
 def prune(days: int) -> None:
-    """Delete raw day folders older than DAYS days (UTC); results/ is kept."""
+    """Delete raw day folders, and their lake days, older than DAYS days (UTC); results/ is kept."""
     from datetime import UTC, datetime
 
     from worker.retention import prune as prune_days
 
     deleted = prune_days(stored_data(settings()), days, datetime.now(UTC).date())
     click.echo(f"deleted {len(deleted)} objects")
+
+
+def _day_option(ctx: click.Context, param: click.Parameter, value: str | None):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-27") from None
+
+
+@main.command(epilog=SETTINGS_HELP)
+@click.option(
+    "--from", "start", callback=_day_option, metavar="DATE", help="First day (UTC) [default: the first stored]."
+)
+@click.option("--to", "end", callback=_day_option, metavar="DATE", help="Last day (UTC) [default: the last closed].")
+@click.option("--token", help="Rebuild only this site's part of days already compacted.")
+@translate_errors
+def compact(start, end, token: str | None) -> None:
+    """Compact closed days' raw objects into the Parquet lake (lake/events/day=.../token=...),
+    which analysis and Spark read instead of the JSON Lines. Only days whose raw objects
+    changed since their last compaction are rewritten; a day is closed once it ended more
+    than LOGDIG_MAX_WAIT plus an hour ago."""
+    if start and end and start > end:
+        raise Refused("--from is after --to")
+    if importlib.util.find_spec("analysis.run") is None:
+        raise click.ClickException("compaction needs the analysis package (DuckDB, pyarrow)")
+    from worker.compact import compact as run_compact
+
+    s = settings()
+    click.echo(run_compact(s, stored_data(s), start, end, token).summary())
 
 
 @main.command()

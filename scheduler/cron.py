@@ -17,4 +17,8 @@ settings = Settings.from_env()
 cron.register(flush_job, QUEUE_NAME, interval=settings.flush_interval, job_timeout=600, name="flush")
 
 if analysis_available():
+    from worker.compact import COMPACT_INTERVAL, compact_job
+
     cron.register(analyze_job, QUEUE_NAME, interval=settings.analyze_interval, job_timeout=3600, name="analyze")
+    # closed days into the Parquet lake, once each and again when their raw objects change
+    cron.register(compact_job, QUEUE_NAME, interval=COMPACT_INTERVAL, job_timeout=3600, name="compact")

@@ -256,16 +256,6 @@ class Compactor:
         log.info("compacted %s: %d parts, %d old parts deleted", day, len(listed), deleted)
 
 
-def drop_day(store: ObjectStore, day: str) -> int:
-    """Remove a day from the lake: the manifest first (readers go back to the raw objects at
-    once), then every part. Returns the number of parts deleted."""
-    store.delete(lake_manifest_key(day))
-    parts = lake_parts(store, day)
-    for key in parts:
-        store.delete(key)
-    return len(parts)
-
-
 def compact(
     settings: Settings | None = None,
     store: ObjectStore | None = None,
@@ -280,3 +270,12 @@ def compact(
     report = Compactor(store, settings).run(start, end, token)
     log.info("compact: %s", report.summary())
     return report
+
+
+COMPACT_INTERVAL = 3600  # seconds between scheduled compactions (scheduler/cron.py)
+
+
+def compact_job() -> str:
+    """What the scheduler enqueues every :data:`COMPACT_INTERVAL`: each closed day not yet
+    in the lake (so every day once, after it closes), and any day whose raw objects changed."""
+    return compact().summary()

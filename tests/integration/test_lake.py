@@ -1,0 +1,208 @@
+"""`logdig compact` and the lake over a real S3 API server (moto) and a local folder:
+the layout, the manifest, what analysis reads, open days, --token, forget and prune."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from analysis import lake, run
+from analysis.engines import duckdb_engine
+from analysis.testdata import generate_events, write_objects
+from logdig.cli import main
+from logdig.storage import (
+    LAKE_PART,
+    LocalStore,
+    lake_manifest_key,
+    lake_part_key,
+    lake_part_token,
+    lake_parts,
+    open_store,
+    raw_key,
+)
+from worker.compact import Compactor, closed
+from worker.retention import forget, prune
+
+pytestmark = pytest.mark.integration
+
+DAYS = ["2026-11-24", "2026-11-25"]
+TOKENS = ["siteA", "siteB"]
+LATER = 4e9  # a clock (2096) at which every test day is closed
+
+
+def fill(store) -> list[dict]:
+    events = generate_events(DAYS, TOKENS, users_per_day=15, seed=3)
+    events = [e for e in events if e["received_at"][:10] in DAYS]
+    write_objects(store, events, batch=200, duplicate_rate=0.05, bad_per_object=2, seed=3)
+    return events
+
+
+def env_of(settings) -> dict[str, str]:
+    return {
+        "LOGDIG_REDIS_URL": settings.redis_url,
+        "LOGDIG_S3_ENDPOINT": settings.s3_endpoint,
+        "LOGDIG_S3_BUCKET": settings.s3_bucket,
+        "LOGDIG_DATA_DIR": settings.data_dir,
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key,
+    }
+
+
+def loaded(settings, store, use_lake: bool = True, token: str | None = None) -> dict:
+    engine = duckdb_engine()
+    try:
+        got = run.load(engine, settings, store, DAYS, token=token, use_lake=use_lake)
+        events = sorted(run.rows(got.events), key=lambda r: (r["token"], r["day"], r["event_id"]))
+        got.release()
+    finally:
+        engine.close()
+    return {"quality": got.quality, "tokens": got.token_quality, "events": events}
+
+
+def test_compact_from_the_cli_writes_the_lake_that_analysis_reads_on_s3(s3_settings):
+    store = open_store(s3_settings)
+    fill(store)
+    raw = loaded(s3_settings, store, use_lake=False)
+
+    done = CliRunner().invoke(main, ["compact", "--to", "2026-11-30"], env=env_of(s3_settings), catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert "compacted 2 days" in done.stdout
+
+    for day in DAYS:
+        parts = lake_parts(store, day)
+        assert {lake_part_token(k) for k in parts} == set(TOKENS)
+        for key in parts:  # named by the SHA-256 of their bytes, zstd Parquet
+            data = store.get(key)
+            assert key == lake_part_key(day, lake_part_token(key), data)
+            assert data[:4] == b"PAR1"
+        manifest = json.loads(store.get(lake_manifest_key(day)))
+        assert manifest["objects"] == sorted(k for k in store.list(f"{day}/"))
+        assert sorted(k for keys in manifest["parts"].values() for k in keys) == parts
+        assert manifest["quality"]["lines"] > manifest["quality"]["valid"] > 0  # bad rows counted
+        assert sum(t["duplicates"] for t in manifest["tokens"].values()) > 0  # repeats counted
+    assert sorted(lake.usable_days(store, DAYS)) == DAYS
+    # read from the lake (parts fetched from S3): the same as from the raw objects
+    assert loaded(s3_settings, store) == raw
+    assert loaded(s3_settings, store, token="siteB") == loaded(s3_settings, store, use_lake=False, token="siteB")
+
+    again = CliRunner().invoke(main, ["compact"], env=env_of(s3_settings), catch_exceptions=False)
+    assert again.exit_code == 0 and "compacted 0 days" in again.stdout and "2 up to date" in again.stdout
+
+
+def test_parquet_is_typed_and_sorted_and_smaller_than_the_raw_objects(tmp_path):
+    import pyarrow.parquet as pq
+
+    store = LocalStore(tmp_path)
+    fill(store)
+    report = Compactor(store, _settings(tmp_path), clock=lambda: LATER).run()
+    assert report.lake_bytes < report.raw_bytes / 4
+    key = lake_parts(store, DAYS[0])[0]
+    meta = pq.ParquetFile(tmp_path / key)
+    schema = meta.schema_arrow
+    assert str(schema.field("x").type) == "double" and str(schema.field("load_count").type) == "int64"
+    assert str(schema.field("ts_ms").type) == "int64" and str(schema.field("bot").type) == "bool"
+    assert "day" not in schema.names and "token" not in schema.names  # the partitions are the path
+    assert meta.metadata.row_group(0).column(0).compression == "ZSTD"
+    users = meta.read(columns=["user_key"]).column("user_key").to_pylist()
+    assert users == sorted(users)
+
+
+def _settings(root):
+    from logdig.config import Settings
+
+    return Settings(data_dir=str(root))
+
+
+def test_a_day_is_compacted_only_once_closed(tmp_path):
+    settings = _settings(tmp_path)
+    day = date(2026, 11, 25)
+    end = datetime(2026, 11, 26, tzinfo=UTC)
+    margin = timedelta(seconds=settings.max_wait + 3600)
+    assert not closed(day.isoformat(), end + margin - timedelta(seconds=1), settings)
+    assert closed(day.isoformat(), end + margin, settings)
+
+    store = LocalStore(tmp_path)
+    fill(store)
+    early = Compactor(store, settings, clock=lambda: (end + margin).timestamp() - 1).run()
+    assert early.days == [DAYS[0]] and early.open_days == [DAYS[1]]
+    assert "not closed yet (2026-11-25)" in early.summary()
+    assert lake.usable_days(store, DAYS).keys() == {DAYS[0]}
+
+
+def test_a_changed_day_is_compacted_again_and_its_old_parts_go(tmp_path):
+    store = LocalStore(tmp_path)
+    events = fill(store)
+    settings = _settings(tmp_path)
+    Compactor(store, settings, clock=lambda: LATER).run()
+    old = lake_parts(store, DAYS[0])
+    late = [{**e, "event_id": "late-" + e["event_id"]} for e in events if e["token"] == "siteA"][:5]
+    late = [{**e, "received_at": f"{DAYS[0]}T23:00:00.000Z"} for e in late]
+    body = "".join(json.dumps(e) + "\n" for e in late).encode()
+    store.put(raw_key(date.fromisoformat(DAYS[0]), body), body)
+    assert DAYS[0] not in lake.usable_days(store, DAYS)  # stale: read raw meanwhile
+
+    report = Compactor(store, settings, clock=lambda: LATER).run()
+    assert report.days == [DAYS[0]] and report.current == [DAYS[1]]
+    new = lake_parts(store, DAYS[0])
+    changed = [k for k in new if k not in old]
+    assert [lake_part_token(k) for k in changed] == ["siteA"]  # siteB's part kept its name
+    assert loaded(settings, store) == loaded(settings, store, use_lake=False)
+
+
+def test_token_rebuilds_one_sites_parts(tmp_path):
+    store = LocalStore(tmp_path)
+    fill(store)
+    settings = _settings(tmp_path)
+    Compactor(store, settings, clock=lambda: LATER).run()
+    before = {k: (tmp_path / k).stat().st_mtime_ns for k in lake_parts(store, DAYS[0])}
+    report = Compactor(store, settings, clock=lambda: LATER).run(token="siteB")
+    assert report.days == DAYS
+    after = {k: (tmp_path / k).stat().st_mtime_ns for k in lake_parts(store, DAYS[0])}
+    assert before.keys() == after.keys()  # same rows, same names
+    rewritten = {lake_part_token(k) for k in after if after[k] != before[k]}
+    assert rewritten == {"siteB"}
+    assert loaded(settings, store) == loaded(settings, store, use_lake=False)
+
+
+def test_compact_refuses_from_after_to(tmp_path):
+    done = CliRunner().invoke(
+        main, ["compact", "--from", "2026-11-25", "--to", "2026-11-24"], env={"LOGDIG_DATA_DIR": str(tmp_path)}
+    )
+    assert done.exit_code == 2 and "--from is after --to" in done.output and "Traceback" not in done.output
+    bad = CliRunner().invoke(main, ["compact", "--from", "yesterday"], env={"LOGDIG_DATA_DIR": str(tmp_path)})
+    assert bad.exit_code == 2 and "not a date" in bad.output
+
+
+def test_forget_drops_the_lake_days_that_hold_the_user(tmp_path):
+    store = LocalStore(tmp_path)
+    events = fill(store)
+    settings = _settings(tmp_path)
+    Compactor(store, settings, clock=lambda: LATER).run()
+    user = next(e["user_key"] for e in events if e["received_at"].startswith(DAYS[1]))
+    assert not any(e["user_key"] == user for e in events if e["received_at"].startswith(DAYS[0]))
+
+    report = forget(store, user)
+    assert report.events_removed > 0 and report.lake_days == [DAYS[1]]
+    assert lake_parts(store, DAYS[1]) == [] and lake.read_manifest(store, DAYS[1]) is None
+    assert DAYS[0] in lake.usable_days(store, DAYS)  # untouched
+    Compactor(store, settings, clock=lambda: LATER).run()  # rebuilt without the user
+    for key in lake_parts(store, DAYS[1]):
+        import pyarrow.parquet as pq
+
+        assert user not in pq.read_table(tmp_path / key, columns=["user_key"]).column("user_key").to_pylist()
+    assert loaded(settings, store) == loaded(settings, store, use_lake=False)
+
+
+def test_prune_deletes_old_lake_days_with_their_raw_objects(tmp_path):
+    store = LocalStore(tmp_path)
+    fill(store)
+    Compactor(store, _settings(tmp_path), clock=lambda: LATER).run()
+    deleted = prune(store, 0, date.fromisoformat(DAYS[1]))
+    assert lake_manifest_key(DAYS[0]) in deleted
+    assert all(not k.startswith(f"lake/events/day={DAYS[0]}/") for k in store.list())
+    assert lake.read_manifest(store, DAYS[0]) is None
+    assert DAYS[1] in lake.usable_days(store, DAYS)
+    assert all(LAKE_PART.match(k) for k in lake_parts(store, DAYS[1]))
