@@ -26,10 +26,36 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench_ingest import BATCH, run_once
-from common import LOAD_ENV, ROOT, bench_line, children, free_port, machine, median, need, redis_server, stop, wait_http
+from bench_ingest import BATCH, lua_script, reset
+from common import (
+    LOAD_ENV,
+    ROOT,
+    bench_line,
+    children,
+    free_port,
+    machine,
+    median,
+    need,
+    redis_server,
+    stop,
+    wait_http,
+    wrk,
+)
+
+from logdig.queue import QUEUE
 
 HIGH_LIMITS = {"LOGDIG_RATE_IP": "1000000000", "LOGDIG_RATE_TOKEN": "1000000000"}
+
+
+def run_once(base: str, redis, folder: str, batch: int, seconds: float, connections: int):
+    """One wrk run after an empty Redis; raises when events answered 202 did not land.
+    (Requests wrk gave up on - its 2 s timeout on a loaded host - may land on top.)"""
+    reset(redis)
+    result = wrk(base + "/logs", seconds, connections, lua_script(folder, batch))
+    landed = redis.llen(QUEUE)
+    if result.errors or landed < result.requests * batch:
+        raise SystemExit(f"{result.errors} errors, {landed} of {result.requests * batch} events queued: broken?")
+    return result
 
 
 @contextlib.contextmanager
@@ -63,6 +89,7 @@ def collector(tree: Path, redis_url: str, workers: int, env: dict[str, str]) -> 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref", default="HEAD", help="the baseline (A): a git ref of this repository")
+    ap.add_argument("--tree", help="the baseline (A): a folder holding another checkout (instead of --ref)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--connections", type=int, default=16)
@@ -71,17 +98,17 @@ def main() -> None:
     args = ap.parse_args()
     need("wrk")
     env = {**LOAD_ENV, **(HIGH_LIMITS if args.limits == "on" else {})}
-    print(f"ingest A/B: A={args.ref} B=this checkout, limits {args.limits}; {machine()}")
+    print(f"ingest A/B: A={args.tree or args.ref} B=this checkout, limits {args.limits}; {machine()}")
     folder = tempfile.mkdtemp(prefix="logdig-bench-ab-")
     with (
-        checkout(args.ref) as old,
+        checkout(args.ref) if not args.tree else contextlib.nullcontext(Path(args.tree)) as old,
         redis_server() as server,
         collector(old, server.url, args.workers, env) as a,
         collector(ROOT, server.url, args.workers, env) as b,
     ):
         redis = server.client()
         for base in (a, b):  # warm: imports, caches, pools
-            run_once("logdig", base, redis, folder, BATCH, 1, args.connections)
+            run_once(base, redis, folder, BATCH, 1, args.connections)
         rates: dict[tuple[str, int], list[float]] = collections.defaultdict(list)
         ratios: dict[int, list[float]] = collections.defaultdict(list)
         for i in range(args.runs):
@@ -89,7 +116,7 @@ def main() -> None:
                 order = [("A", a), ("B", b)] if i % 2 == 0 else [("B", b), ("A", a)]
                 pair = {}
                 for name, base in order:
-                    r = run_once("logdig", base, redis, folder, batch, args.seconds, args.connections)
+                    r = run_once(base, redis, folder, batch, args.seconds, args.connections)
                     pair[name] = r.rps * batch
                     rates[name, batch].append(pair[name])
                     print(
@@ -100,7 +127,7 @@ def main() -> None:
         ratio = median(ratios[batch])
         b_rate, a_rate = median(rates["B", batch]), median(rates["A", batch])  # events/s (= req/s for x1)
         print(f"  x{batch:<2d} pair ratios B/A: {' '.join(f'{x:.3f}' for x in ratios[batch])}; median {ratio:.3f}")
-        print(bench_line(name, metric, b_rate, a_rate, ratio, 0.95, ref=args.ref, limits=args.limits))
+        print(bench_line(name, metric, b_rate, a_rate, ratio, 0.95, a=args.tree or args.ref, limits=args.limits))
 
 
 if __name__ == "__main__":

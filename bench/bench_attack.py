@@ -112,6 +112,7 @@ def measure(tree: Path, redis_url: str, redis, args) -> tuple[float, float, Coun
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ref", help="also measure this git ref's collector first (A)")
+    ap.add_argument("--tree", help="also measure the collector in this folder first (A), instead of --ref")
     ap.add_argument("--threads", type=int, default=24)
     ap.add_argument("--requests", type=int, default=200, help="the visitor's requests per phase")
     ap.add_argument("--warmup", type=float, default=3, help="seconds of attack before the visitor starts")
@@ -121,9 +122,10 @@ def main() -> None:
     with redis_server() as server:
         redis = server.client()
         trees = []
-        with checkout(args.ref) if args.ref else contextlib.nullcontext() as old:
+        tree = contextlib.nullcontext(args.tree and Path(args.tree))
+        with checkout(args.ref) if args.ref else tree as old:
             if old:
-                trees.append((args.ref, old))
+                trees.append((args.tree or args.ref, old))
             trees.append(("this checkout", ROOT))
             for name, tree in trees:
                 quiet, loaded, answers, took = measure(tree, server.url, redis, args)

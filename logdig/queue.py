@@ -143,12 +143,14 @@ end
 return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
 
-# KEYS: the client IP's request counter, stats. ARGV: limit, window seconds.
-# Returns 0, or the seconds until the window resets (and counts the 429 answer).
+# KEYS: the client IP's request counter, stats. ARGV: limit, window seconds, amount.
+# Amount 1 (a request, before its body is read): returns 0, or the seconds until the
+# window resets and counts the 429 answer. More (a charge for bad events) only counts.
 _CHARGE = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-if count > tonumber(ARGV[1]) then
+local amount = tonumber(ARGV[3])
+local count = redis.call('INCRBY', KEYS[1], amount)
+if count == amount then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+if amount == 1 and count > tonumber(ARGV[1]) then
   redis.call('HINCRBY', KEYS[2], 'rejected:rate_limited', 1)
   return math.max(redis.call('TTL', KEYS[1]), 1)
 end
@@ -275,7 +277,12 @@ class EventQueue:
     def charge_ip(self, client: str, limit: int, window: int) -> int:
         """Count one request from a client IP, before its body is read; 0 when allowed,
         else the seconds to wait (Retry-After), the 429 counted as rejected:rate_limited."""
-        return int(self._charge(keys=[f"{RATE}ip:{client}", STATS], args=[limit, window]))
+        return int(self._charge(keys=[f"{RATE}ip:{client}", STATS], args=[limit, window, 1]))
+
+    def charge_ip_extra(self, client: str, requests: int, window: int) -> None:
+        """Count a request's cost as `requests` more requests against its IP's limit
+        (the collector does so for bodies full of invalid events)."""
+        self._charge(keys=[f"{RATE}ip:{client}", STATS], args=[0, window, requests])
 
     def push(
         self,

@@ -158,6 +158,10 @@ def _collect(origin: str | None) -> Response:
     if limits.ip_limit and (wait := app["queue"].charge_ip(client, limits.ip_limit, limits.rate_window)):
         raise _rate_limited(wait)
     checked = read_events(_read_body(settings.max_body), settings.max_events)
+    if checked.invalid > MAX_EXPLAINED and limits.ip_limit:
+        # Checking bad events costs more than taking good ones: every MAX_EXPLAINED of them
+        # count as one more request, so a flood of invalid bodies reaches its 429 early.
+        app["queue"].charge_ip_extra(client, checked.invalid // MAX_EXPLAINED, limits.rate_window)
     reasons = Counter({"invalid": checked.invalid})
     sites = _sites({event.token for _, event in checked.valid})
 

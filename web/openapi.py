@@ -89,7 +89,8 @@ def openapi() -> dict[str, Any]:
                         "413": _error("Body (however framed, chunked too) or event count over the limit"),
                         "415": _error("Content type is not application/json or text/plain"),
                         "429": _error(
-                            "Rate limited: requests per client IP (charged before the body is read), "
+                            "Rate limited: requests per client IP (charged before the body is read; "
+                            "every 20 invalid events in a body count as one more), "
                             "events per token, or one IP's share of a token's events",
                             retry_after=True,
                         ),

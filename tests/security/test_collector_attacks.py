@@ -108,13 +108,23 @@ def test_props_one_level_too_deep_still_says_so(app, token):
 
 def test_invalid_bodies_count_against_the_ip_limit(local_settings, redis, token):
     client = create_app(local_settings.replace(rate_ip=3), redis=redis).test_client()
-    junk = [{"not": "an event"}] * 1000
+    junk = [{"not": "an event"}] * 20
     statuses = [client.post("/logs", json=junk).status_code for _ in range(5)]
     assert statuses == [400, 400, 400, 429, 429]
     # Over the limit, a valid request from the same address waits too; another address does not.
     assert client.post("/logs", json=make_event(token)).status_code == 429
     other = client.post("/logs", json=make_event(token), environ_base={"REMOTE_ADDR": "192.0.2.9"})
     assert other.status_code == 202
+
+
+def test_a_body_of_many_invalid_events_costs_more_of_the_ip_limit(local_settings, redis, token):
+    client = create_app(local_settings.replace(rate_ip=60), redis=redis).test_client()
+    junk = [{"not": "an event"}] * 1000  # 1 request + 1000 / 20 more
+    assert [client.post("/logs", json=junk).status_code for _ in range(3)] == [400, 400, 429]
+    # A request of good events costs one, however many it holds: 59 from another address pass.
+    visitor = {"REMOTE_ADDR": "192.0.2.10"}
+    statuses = {client.post("/logs", json=[make_event(token)] * 3, environ_base=visitor).status_code for _ in range(59)}
+    assert statuses == {202}
 
 
 def test_an_address_over_its_limit_gets_429_before_its_body_is_read(local_settings, redis, token):
