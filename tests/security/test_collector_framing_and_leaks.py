@@ -158,3 +158,23 @@ def test_redact_url_hides_any_userinfo():
     assert redact_url(URL_WITH_PASSWORD) == "http://minio-user:***@minio.internal:9000"
     assert redact_url("https://token-in-user@host.example/x") == "https://***@host.example/x"
     assert redact_url("http://host:9000") == "http://host:9000"
+
+
+def test_logdig_setup_prints_the_s3_endpoint_without_its_password(s3_server, redis_server, redis):
+    from click.testing import CliRunner
+
+    from logdig.cli import main
+
+    host = s3_server.removeprefix("http://")
+    env = {
+        "LOGDIG_REDIS_URL": redis_server,
+        "LOGDIG_S3_ENDPOINT": f"http://minio-user:hunter2-secret@{host}",
+        "LOGDIG_S3_BUCKET": "setup-redacted",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "a-long-test-secret",
+        "LOGDIG_ADMIN_PASSWORD": "a-long-admin-password",
+    }
+    result = CliRunner().invoke(main, ["setup"], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"s3 bucket setup-redacted at http://minio-user:***@{host}" in result.output
+    assert "hunter2-secret" not in result.output
