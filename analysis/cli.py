@@ -97,8 +97,16 @@ def day_range(start: date | None, end: date | None, today: date) -> list[str]:
 @click.option("--to", "end", callback=_date, metavar="DATE", help="Last day (UTC) [default: today].")
 @click.option("--token", help="Only this site's events.")
 @click.option("--job", "jobs", multiple=True, type=click.Choice(JOBS), help="Only these jobs (repeatable).")
+@click.option(
+    "--master",
+    metavar="URL",
+    help="Spark only: the cluster (spark://host:7077, yarn, local[4]) [default: $SPARK_MASTER, "
+    "spark-submit's --master, or local[*]].",
+)
 @_errors
-def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | None, jobs: tuple[str, ...]) -> None:
+def analyze_cmd(
+    engine: str, start: date | None, end: date | None, token: str | None, jobs: tuple[str, ...], master: str | None
+) -> None:
     """Compute heat maps, page statistics, funnels and experiments per site and day,
     and write them to results/<job>/<token>/<day>.json. Defaults: DuckDB, yesterday
     and today (UTC)."""
@@ -125,7 +133,11 @@ def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | 
     if redis is not None:
         definitions = Definitions(redis)
         funnels, experiments = definitions.funnels(token), definitions.experiments(token)
-    eng = start_engine(engine)
+    if master and engine != "spark":
+        from logdig.cli import Refused
+
+        raise Refused("--master is for --engine spark")
+    eng = start_engine(engine, **({"master": master} if master else {}))
     try:
         summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments)
     except Exception as e:
@@ -145,6 +157,8 @@ def analyze_cmd(engine: str, start: date | None, end: date | None, token: str | 
             f"{q.get('duplicates', 0)} repeats, {sum(bad.values())} bad{detail}"
         )
     click.echo(f"wrote {len(summary.written)} results with {summary.engine} in {summary.seconds:.1f}s")
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _print(kind: str, items: list[Any]) -> None:

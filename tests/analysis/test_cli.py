@@ -70,6 +70,7 @@ def test_analyze_writes_results(env):
     assert {f"results/{job}/tok/2026-11-25.json" for job in ("heatmap", "pages", "funnels", "experiments")} <= keys
     doc = json.loads(LocalStore(env).get("results/funnels/tok/2026-11-25.json"))
     assert doc["data"]["funnels"][0]["steps"][0]["users"] == 1
+    assert "warning: funnel f" in r.stderr and "(event x) matched nothing" in r.stderr  # a step nobody reached
     Sites(Redis.from_url(os.environ["LOGDIG_REDIS_URL"])).create("other site", token="other")
     r = invoke(analyze_cmd, ["--from", "2026-11-25", "--to", "2026-11-25", "--token", "other", "--job", "pages"])
     assert "wrote 0 results" in r.output
