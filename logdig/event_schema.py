@@ -32,11 +32,29 @@ def schema() -> dict[str, Any]:
 
 _TYPES: dict[str, Any] = {"string": str, "number": float, "integer": int, "boolean": bool, "object": dict[str, Any]}
 _LIMITS = {"maxLength": "max_length", "minLength": "min_length", "pattern": "pattern", "minimum": "ge", "maximum": "le"}
+_ARRAY_LIMITS = {"maxItems": "max_length", "minItems": "min_length"}
+
+
+def _array_type(spec: dict[str, Any]) -> Any:
+    """`type: array`: `items` one schema (a list of it) or a list of schemas (a tuple of
+    exactly those, so minItems = maxItems = their number); minItems/maxItems as lengths."""
+    unknown = set(spec) - {*_ARRAY_LIMITS, "type", "description", "items"}
+    items = spec.get("items")
+    if unknown or not isinstance(items, dict | list):
+        raise ValueError(f"event.schema.json has an array event_schema.py does not translate: {spec}")
+    meta = {_ARRAY_LIMITS[k]: v for k, v in spec.items() if k in _ARRAY_LIMITS}
+    if isinstance(items, list):
+        if spec.get("minItems") != len(items) or spec.get("maxItems") != len(items):
+            raise ValueError(f"event.schema.json: a tuple array needs minItems = maxItems = {len(items)}: {spec}")
+        return tuple[tuple(_field_type(item) for item in items)]
+    return Annotated[list[_field_type(items)], msgspec.Meta(**meta)] if meta else list[_field_type(items)]
 
 
 def _field_type(spec: dict[str, Any]) -> Any:
     if "enum" in spec:
         return Literal[tuple(spec["enum"])]
+    if spec.get("type") == "array":
+        return _array_type(spec)
     names = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
     unknown = set(names) - {*_TYPES, "null"} or set(spec) - {*_LIMITS, "type", "description"}
     if unknown:
@@ -65,18 +83,22 @@ def _event_struct() -> type[msgspec.Struct]:
 
 
 # The scalar types of _TYPES, as isinstance() takes them (a generic dict[...] it does not).
-_PYTHON: dict[str, type] = {name: kind for name, kind in _TYPES.items() if isinstance(kind, type)}
+_PYTHON: dict[str, type] = {name: kind for name, kind in _TYPES.items() if isinstance(kind, type)} | {"array": list}
 
 
 def _rule(rule: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
     """An allOf entry of the one shape the schema uses: "if field F is C, then fields
-    P... have type T" -> (F, C, {P: Python type})."""
+    P... have type T" -> (F, C, {P: Python type}). A field of type array must be present
+    (the schema's rule says so with `required`)."""
     try:
-        if set(rule) - {"description", "if", "then"} or set(rule["then"]) != {"properties"}:
+        if set(rule) - {"description", "if", "then"} or set(rule["then"]) - {"properties", "required"}:
             raise KeyError
         ((name, test),) = rule["if"]["properties"].items()
         types = {p: _PYTHON[t["type"]] for p, t in rule["then"]["properties"].items() if set(t) == {"type"}}
         if set(test) != {"const"} or len(types) != len(rule["then"]["properties"]):
+            raise KeyError
+        # An array must be required (else an absent one would pass the schema but not conforms()).
+        if {p for p, t in types.items() if t is list} != set(rule["then"].get("required", [])):
             raise KeyError
     except (KeyError, TypeError, ValueError):
         raise ValueError(f"event.schema.json has an allOf rule event_schema.py does not translate: {rule}") from None

@@ -127,6 +127,10 @@ def _reason(error: Any) -> str:
         return f"too long: at most {limit} characters"
     if rule == "minLength":
         return f"too short: at least {limit} characters"
+    if rule == "maxItems":
+        return f"too long: at most {limit} items"
+    if rule == "minItems":
+        return f"too short: at least {limit} items"
     if rule == "maximum":
         return f"above the maximum of {limit}"
     if rule == "minimum":

@@ -78,6 +78,40 @@ def cases(token):
         ),
         ("long string", {**good, "user_agent": "u" * 2049}, "text/plain", 400, "user_agent", "too long: at most 2048"),
         ("click without x", {**good, "x": None}, "text/plain", 400, "x", "must be number"),
+        ("move without points", {**good, "type": "move", "x": None, "y": None}, "text/plain", 400, "points", "missing"),
+        (
+            "too many points",
+            {**good, "type": "move", "x": None, "y": None, "points": [[1, 2, 3]] * 301},
+            "text/plain",
+            400,
+            "points",
+            "too long",
+        ),
+        (
+            "point off the page",
+            {**good, "type": "move", "x": None, "y": None, "points": [[1, 2_000_000, 3]]},
+            "text/plain",
+            400,
+            "points.0.1",
+            "maximum",
+        ),
+        (
+            "short point",
+            {**good, "type": "move", "x": None, "y": None, "points": [[1, 2]]},
+            "text/plain",
+            400,
+            "points.0",
+            "too short",
+        ),
+        (
+            "attention of 9",
+            {**good, "type": "pageleave", "attention": [1] * 9},
+            "text/plain",
+            400,
+            "attention",
+            "too short",
+        ),
+        ("dead not boolean", {**good, "dead": "yes"}, "text/plain", 400, "dead", "must be boolean"),
         (
             "deep props",
             {**good, "type": "custom", "props": {"a": {"b": {"c": {"d": 1}}}}},
@@ -109,7 +143,7 @@ def cases(token):
     ]
 
 
-@pytest.mark.parametrize("index", range(25), ids=[c[0] for c in cases("t")])
+@pytest.mark.parametrize("index", range(31), ids=[c[0] for c in cases("t")])
 def test_bad_input_gets_a_clear_4xx(collector, redis, index):
     name, body, content_type, status, field, words = cases(collector.token)[index]
     got, headers, answer = post(collector.url + "/logs", body, content_type)

@@ -27,13 +27,21 @@ ODD_VALUES = st.one_of(
     st.sampled_from(["x" * 64, "x" * 65, "é" * 2048, "😀" * 2049, "1" * 2049]),
     st.dictionaries(st.text(max_size=3), st.integers() | st.text(max_size=3), max_size=3),
     st.lists(st.integers(), max_size=2),
+    # move points ([x, y, ms] triples) and attention (10 numbers), good and bad
+    st.lists(
+        st.lists(st.sampled_from([0, 1.5, 7, -1, 1e6, 1e6 + 1, 1e11 + 1, True, "1"]), min_size=2, max_size=4),
+        max_size=3,
+    ),
+    st.lists(st.sampled_from([0, 3.5, 1e11, -1, 1e11 + 1]), min_size=9, max_size=11),
 )
 
 
 @st.composite
 def events(draw):
     event = make_event("tok", event_id=draw(st.sampled_from(["e1", "e-2_3", "bad id", "é", "x" * 65])))
-    event["type"] = draw(st.sampled_from(["click", "pageview", "custom"]))
+    event["type"] = draw(st.sampled_from(["click", "pageview", "custom", "move"]))
+    if event["type"] == "move" and draw(st.booleans()):
+        event["points"] = [[10, 20, 300], [11.5, 0, 1e11]]
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=4)):
         event[name] = draw(ODD_VALUES)
     for name in draw(st.lists(st.sampled_from(FIELDS), max_size=2)):
@@ -68,6 +76,43 @@ def test_a_schema_keyword_the_struct_cannot_express_is_refused_not_ignored():
         _field_type({"type": "string", "format": "uri"})
     with pytest.raises(ValueError, match="allOf"):
         _rule({"if": {"properties": {"type": {"const": "click"}}}, "then": {"required": ["x"]}})
+
+
+def test_arrays_translate_to_lists_and_tuples_with_their_limits():
+    point = {"type": "number", "minimum": 0, "maximum": 1}
+    kind = _field_type(
+        {
+            "type": "array",
+            "maxItems": 2,
+            "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": [point, point]},
+        }
+    )
+    assert msgspec.convert([[0, 1]], kind) == [(0, 1)]
+    for bad in ([[0, 1, 1]], [[0, 2]], [[0, 1]] * 3, [[0]]):
+        with pytest.raises(msgspec.ValidationError):
+            msgspec.convert(bad, kind)
+    with pytest.raises(ValueError, match="tuple"):
+        _field_type({"type": "array", "items": [point, point]})
+    with pytest.raises(ValueError, match="array"):
+        _field_type({"type": "array", "items": {"type": "number"}, "uniqueItems": True})
+
+
+def test_move_and_attention_values_are_checked_and_named():
+    good = make_event("t", type="move", x=None, y=None, points=[[1, 2, 3], [4.5, 1e6, 1e11]])
+    leave = make_event("t", type="pageleave", x=None, y=None, attention=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9.5])
+    bad = {
+        "points": make_event("t", type="move", x=None, y=None, points=[[1, 2, 3]] * 301),
+        "attention": make_event("t", type="pageleave", x=None, y=None, attention=[1] * 9),
+        "dead": make_event("t", dead="yes"),
+        "interactive": make_event("t", interactive=1),
+    }
+    no_points = make_event("t", type="move", x=None, y=None)
+    out_of_range = make_event("t", type="move", x=None, y=None, points=[[1e6 + 1, 0, 0]])
+    checked = read_events(orjson.dumps([good, leave, *bad.values(), no_points, out_of_range]), max_events=10)
+    assert [i for i, _ in checked.valid] == [0, 1]
+    named = [r["errors"][0]["field"] for r in checked.rejected]
+    assert named[:4] == list(bad) and named[5].startswith("points"), checked.rejected
+    assert "points" in named[4], checked.rejected
 
 
 def test_a_click_without_coordinates_takes_the_slow_path_and_is_named():
