@@ -166,10 +166,12 @@ def dev(host: str, port: int, data_dir: str | None) -> None:
 @translate_errors
 def web(host: str, port: int, workers: int) -> None:
     """Run the collector under gunicorn."""
+    from logdig.geo import countries
     from web.serve import serve_gunicorn
 
     s = settings(dev=False)
     redis_for(s)
+    countries(s.geoip_db)  # an unreadable LOGDIG_GEOIP_DB: one line here, not a worker's traceback
     serve_gunicorn(host, port, workers)
 
 

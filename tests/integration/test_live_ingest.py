@@ -3,6 +3,9 @@ counters, channels and UTM fields, and the country of the client IP (never the I
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -145,3 +148,14 @@ def test_an_unreadable_geoip_db_is_a_config_error(tmp_path):
 
 def test_settings_read_logdig_geoip_db():
     assert Settings.from_env({"LOGDIG_GEOIP_DB": "/data/GeoLite2-Country.mmdb"}).geoip_db.endswith("Country.mmdb")
+
+
+def test_logdig_web_with_an_unreadable_geoip_db_says_so_in_one_line(redis_server, tmp_path):
+    missing = str(tmp_path / "missing.mmdb")
+    env = {**os.environ, "LOGDIG_REDIS_URL": redis_server, "LOGDIG_GEOIP_DB": missing}
+    done = subprocess.run(
+        [sys.executable, "-m", "logdig.cli", "web", "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"Error: LOGDIG_GEOIP_DB {missing!r} is not a readable MaxMind database")
