@@ -331,6 +331,16 @@ def truncate_ip(ip: str) -> str | None:
 _ENCODE = msgspec.json.Encoder()
 
 
+SOURCE_CACHE_KEY_MAX = 1024  # (page, referrer) pairs longer than this are not kept in the LRU
+
+
+@lru_cache(maxsize=4096)  # bounded: at most ~4,096 x 1 KiB of keys
+def _classified(page: str, referrer: str | None) -> tuple[Source, bytes]:
+    """A (page URL, referrer) pair's Source and its stored fields, encoded."""
+    source = classify(page, referrer)
+    return source, b"," + orjson.dumps({"channel": source.channel, **source.utm})[1:-1]
+
+
 class StoredLines:
     """Encodes one request's checked events as stored lines (JSON Lines, without the
     newline): the client's fields, then the server's (received_at, user agent, ip,
@@ -354,24 +364,24 @@ class StoredLines:
         return agent
 
     def _source(self, key: tuple[str, str | None]) -> tuple[Source, bytes]:
-        source = classify(*key)
-        found = self._sources[key] = (source, b"," + orjson.dumps({"channel": source.channel, **source.utm})[1:-1])
+        short = len(key[0]) + len(key[1] or "") <= SOURCE_CACHE_KEY_MAX
+        found = self._sources[key] = _classified(*key) if short else _classified.__wrapped__(*key)
         return found
 
-    def source(self, event: Event) -> Source:
-        """Where the event's visitor came from, from its URLs as sent (before the privacy step)."""
+    def encode(self, event: Event) -> tuple[bytes, Source]:
+        """The stored line, and where the event's visitor came from (from its URLs as sent,
+        before the privacy step)."""
         key = (event.current_page, event.referrer if isinstance(event.referrer, str) else None)
-        return (self._sources.get(key) or self._source(key))[0]
-
-    def __call__(self, event: Event) -> bytes:
-        key = (event.current_page, event.referrer if isinstance(event.referrer, str) else None)
-        source = (self._sources.get(key) or self._source(key))[1]  # before the privacy step
+        source, encoded = self._sources.get(key) or self._source(key)
         event.spent_milli_sec = round(event.spent_milli_sec)
         if self.privacy.url_query != "keep":
             for name in URL_FIELDS:
                 setattr(event, name, self.privacy.url(getattr(event, name)))
         agent = self._agents.get(event.user_agent) or self._agent(event.user_agent)
-        return b"".join((_ENCODE.encode(event)[:-1], agent, source, self._tail))
+        return b"".join((_ENCODE.encode(event)[:-1], agent, encoded, self._tail)), source
+
+    def __call__(self, event: Event) -> bytes:
+        return self.encode(event)[0]
 
 
 def stored_line(

@@ -36,28 +36,37 @@ FIELD_MAX = 512  # characters of a page or source kept as a hash field
 class LiveCounts:
     """One token's share of one request: what the ingest script adds for it."""
 
-    __slots__ = ("events", "views", "users", "fields")
+    __slots__ = ("events", "views", "users", "pageviews")
 
     def __init__(self) -> None:
         self.events = 0
         self.views = 0
         self.users: set[str] = set()
-        self.fields: Counter[str] = Counter()
+        self.pageviews: dict[tuple[str, str | None, str | None], int] = {}  # (page, source, country)
 
     def add(self, kind: str, user_key: str, page: str, source: str | None, country: str | None) -> None:
+        """One accepted event (on the hot path: a few dict and set operations)."""
         self.events += 1
         self.users.add(user_key)
         if kind == "pageview":
             self.views += 1
-            page = page.split("?", 1)[0].split("#", 1)[0]
-            self.fields["p:" + page[:FIELD_MAX]] += 1
-            self.fields["s:" + (source or "")[:FIELD_MAX]] += 1
-            self.fields["c:" + (country or "")] += 1
+            key = (page, source, country)
+            self.pageviews[key] = self.pageviews.get(key, 0) + 1
+
+    def fields(self) -> Counter[str]:
+        """The hash fields to add: p:<page without query or fragment>, s:<source>, c:<country>."""
+        fields: Counter[str] = Counter()
+        for (page, source, country), n in self.pageviews.items():
+            fields["p:" + page.split("?", 1)[0].split("#", 1)[0][:FIELD_MAX]] += n
+            fields["s:" + (source or "")[:FIELD_MAX]] += n
+            fields["c:" + (country or "")] += n
+        return fields
 
     def args(self) -> list[Any]:
         """The ingest script's arguments for this token (see logdig.queue._INGEST)."""
-        pairs = [x for item in self.fields.items() for x in item]
-        return [self.events, self.views, len(self.users), *self.users, len(self.fields), *pairs]
+        fields = self.fields()
+        pairs = [x for item in fields.items() for x in item]
+        return [self.events, self.views, len(self.users), *self.users, len(fields), *pairs]
 
 
 def _top(counts: Counter[str], prefix: str, label: str, empty: str) -> list[dict[str, Any]]:

@@ -179,10 +179,10 @@ def _collect(origin: str | None) -> Response:
             reasons[problem[0]] += 1
             checked.rejected.append({"index": index, "errors": [{"field": problem[1], "reason": problem[2]}]})
         else:
-            source = stored.source(event).source
-            lines.append((event.token, event.event_id, stored(event)))
+            line, source = stored.encode(event)
+            lines.append((event.token, event.event_id, line))
             counts = live.get(event.token) or live.setdefault(event.token, LiveCounts())
-            counts.add(event.type, event.user_key, event.current_page, source, country)
+            counts.add(event.type, event.user_key, event.current_page, source.source, country)
     listed = _listed(checked.rejected, sum(reasons.values())) if checked.rejected else {"rejected": []}
 
     if not lines:
