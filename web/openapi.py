@@ -34,11 +34,25 @@ def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
     return response
 
 
+def _dialect_2020(spec: Any) -> Any:
+    """The schema in OpenAPI 3.1's JSON Schema dialect (2020-12): a tuple is `prefixItems`
+    (draft-07, the event schema's dialect, writes it as a list under `items`)."""
+    if isinstance(spec, list):
+        return [_dialect_2020(v) for v in spec]
+    if not isinstance(spec, dict):
+        return spec
+    out = {k: _dialect_2020(v) for k, v in spec.items()}
+    if isinstance(spec.get("items"), list):
+        out["prefixItems"] = out.pop("items")
+        out["items"] = False
+    return out
+
+
 def _client_event() -> dict[str, Any]:
     """The event as a client sends it: the stored schema without the server's fields."""
     event = {k: v for k, v in schema().items() if k not in ("$schema", "$id")}
     event["properties"] = {k: v for k, v in event["properties"].items() if k not in SERVER_FIELDS}
-    return event
+    return _dialect_2020(event)
 
 
 @cache

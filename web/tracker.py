@@ -3,6 +3,8 @@
 - `GET /clicktracker.js`: the built tracker (clicktracker/dist/clicktracker.js), with a
   strong ETag, conditional GET (304) and a short public cache, since its URL carries no
   version.
+- `GET /clicktracker-heatmap.js`: the opt-in heat-map module (mouse movement, attention,
+  dead clicks) that the tracker loads when its tag has `data-heatmap`; the same headers.
 - `GET /demo/...`: a small site with the tracker installed (the HTML fixtures that the
   browser tests use), so a newcomer sees events arrive without a site of their own.
   It exists only when the app has a demo token (`logdig dev` and the tests set
@@ -23,6 +25,7 @@ bp = Blueprint("tracker", __name__)
 
 CLICKTRACKER = Path(__file__).resolve().parent.parent / "clicktracker"
 TRACKER_FILE = CLICKTRACKER / "dist" / "clicktracker.js"
+HEATMAP_FILE = CLICKTRACKER / "dist" / "clicktracker-heatmap.js"
 DEMO_DIR = CLICKTRACKER / "fixtures"
 # The URL has no version in it, so caches keep it briefly and then revalidate (ETag).
 TRACKER_CACHE = "public, max-age=3600, stale-while-revalidate=86400"
@@ -49,7 +52,16 @@ def _read(path: Path) -> tuple[bytes, str]:
 
 @bp.get("/clicktracker.js")
 def clicktracker() -> Response:
-    data, etag = _read(TRACKER_FILE)
+    return _script(TRACKER_FILE)
+
+
+@bp.get("/clicktracker-heatmap.js")
+def clicktracker_heatmap() -> Response:
+    return _script(HEATMAP_FILE)
+
+
+def _script(path: Path) -> Response:
+    data, etag = _read(path)
     response = Response(data, mimetype="text/javascript")
     response.set_etag(etag)
     response.headers["Cache-Control"] = TRACKER_CACHE
@@ -78,7 +90,7 @@ def _demo_token() -> str:
 
 
 def _page(name: str) -> Response:
-    tag = install_tag(_demo_token(), track=".tile") + '\n<script defer src="/demo/panel.js"></script>'
+    tag = install_tag(_demo_token(), track=".tile", heatmap="") + '\n<script defer src="/demo/panel.js"></script>'
     response = Response(render_page(name, tag), mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -17,14 +17,16 @@
     // Read once: the getter costs about 15 us on every cold call, and clicks are cold.
     var ua = navigator.userAgent;
     // data-* attributes of the script tag (read while the script first runs).
-    var opt = (k) => d.currentScript.dataset[k];
-    var token = opt('token');
-    var endpoint = opt('endpoint') || new URL('/logs', d.currentScript.src);
-    var maxOutbox = +opt('maxOutbox') || 500;
-    // Without data-track this ends in ",undefined", a selector that matches no HTML element.
-    var TRACKED =
-      ':is(a,span):is([href],[reactid],[data-reactid]),button,[type=submit],[type=button],[data-logdig],' +
-      opt('track');
+    var opt = d.currentScript.dataset;
+    var token = opt.token;
+    var endpoint = opt.endpoint || new URL('/logs', d.currentScript.src);
+    var maxOutbox = +opt.maxOutbox || 500;
+    // Interactive elements: links (any element with href), buttons, form controls,
+    // [role=button], marked ones and whatever data-track adds; also any element with an
+    // onclick handler (see click). Without data-track this ends in ",undefined", a selector
+    // that matches no HTML element.
+    var TRACKED = '[href],button,input,select,textarea,[role=button],[onclick],[data-logdig],' + opt.track;
+    var IGNORED = '[data-logdig-ignore],.logdig-ignore';
 
     var safe =
       (f) =>
@@ -42,12 +44,11 @@
     // The one place for opt-outs: no token, the overlay open (the owner's own visit does
     // not count), or Do Not Track / Global Privacy Control when the site asks to respect
     // them with data-respect-dnt.
-    var off = overlay || !token || (opt('respectDnt') != null && (navigator.doNotTrack == '1' || navigator.globalPrivacyControl));
+    var off = overlay || !token || ('respectDnt' in opt && (navigator.doNotTrack == '1' || navigator.globalPrivacyControl));
 
     // localStorage when it works, else memory (private mode, blocked or full storage).
     // Opted out: memory only, so nothing is written, and emit() sends nothing.
     var store = (!off && safe(() => localStorage)()) || {};
-    var get = (k) => store[k];
     var set = (k, v) => {
       try {
         store[k] = v;
@@ -57,12 +58,12 @@
       }
     };
     // Adds n to a stored counter; adding 0 writes nothing.
-    var count = (k, n) => (n && set(k, (n += +get(k) || 0)), n);
+    var count = (k, n) => (n && set(k, (n += +store[k] || 0)), n);
 
     // 20 characters of [0-9a-v] (so [A-Za-z0-9]) from crypto.getRandomValues: each
     // random byte mod 32 in base 32, uniform, 100 bits in all.
     var random = () => crypto.getRandomValues(new Uint8Array(20)).reduce((s, b) => s + (b % 32).toString(32), '');
-    var userKey = get('logdig_uk') || random();
+    var userKey = store.logdig_uk || random();
 
     // The outbox: a JSON array of events in storage, oldest first, shared by the tabs.
     // New events first wait in pending, in memory, so that a click costs no storage work.
@@ -73,7 +74,7 @@
     var pending = [];
     var saving;
     var persist = (dropped = 0, done = []) => {
-      var q = (safe(() => JSON.parse(get('logdig_q')))() || []).filter((e) => !done.includes(e.event_id));
+      var q = (safe(() => JSON.parse(store.logdig_q))() || []).filter((e) => !done.includes(e.event_id));
       q.push(...pending.splice(0).filter((e) => ((e.event_id = random()), JSON.stringify(e).length < 6e4) || !++dropped));
       count('logdig_drop', q.splice(0, q.length - maxOutbox).length + dropped);
       set('logdig_q', JSON.stringify(q));
@@ -109,7 +110,7 @@
               timer = setTimeout(
                 () => send((timer = 0)),
                 (status < 500) ^ (status == 429)
-                  ? (persist(status > 299 ? sent.length : ~~answer.rejected?.length, sent), (fails = 0))
+                  ? (persist(status > 299 && sent.length, sent), (fails = 0))
                   : Math.min(6e4, 1e3 * 2 ** fails++) * (0.5 + Math.random())
               );
             })),
@@ -122,8 +123,11 @@
     var loads = 0;
     // Rounded, and never below 0.
     var whole = (v) => Math.max(0, Math.round(v));
-    var emit = (type, fields) => {
-      var e = {
+    // An event of this page view, as it is now; queue() sends it. The heat-map module sees
+    // each one as it is made (logdig._h): a click (its dead-click verdict), a page view (its
+    // counters restart), a page leave (it adds attention and sends its last moves).
+    var make = (type, fields, e) => (
+      (e = {
         // A Date: JSON.stringify writes it as toISOString() would, when the event is
         // persisted or sent, not inside the click (formatting costs about 25 us there).
         timestamp: new Date(),
@@ -141,12 +145,20 @@
         viewport_h: w.innerHeight,
         page_h: d.documentElement.scrollHeight,
         ...fields
-      };
-      // Into pending, and 300 ms later into the stored outbox and sent (unless a send,
-      // request or retry is waiting: then only stored, since a retry can wait a minute and
-      // a crash, with no pagehide, would lose what waits in memory).
-      off || (pending.push(e), (saving ||= setTimeout(() => send((saving = 0)), 300)));
-    };
+      }),
+      api._h?.(e),
+      e
+    );
+    // Into pending, and 300 ms later into the stored outbox and sent (unless a send,
+    // request or retry is waiting: then only stored, since a retry can wait a minute and
+    // a crash, with no pagehide, would lose what waits in memory).
+    var queue = (e) => off || (pending.push(e), (saving ||= setTimeout(() => send((saving = 0)), 300)));
+    var emit = (type, fields) => queue(make(type, fields));
+
+    // Clicks wait here 1 s for their verdict, oldest first: dead (as made, see click)
+    // unless answer() came meanwhile (a navigation, a DOM change, a scroll or a focus
+    // change): it marks every waiting click alive.
+    var waiting = [];
 
     // Page views on load and on single-page navigation, with a page leave for the one
     // before; max scroll depth in percent of the page height.
@@ -155,9 +167,11 @@
     var seen;
     var measure = () =>
       (depth = Math.max(depth, Math.min(100, whole(((w.scrollY + w.innerHeight) / d.documentElement.scrollHeight) * 100)) | 0));
+    // The heat-map module's hook (logdig._l) adds its fields (attention) to the page leave.
     var leave = () => left || (measure(), emit('pageleave', {scroll_depth: depth}), (left = 1));
     var pageview = (referrer = d.referrer) => {
       pageUrl = loc.href;
+      // (logdig._s tells the heat-map module when its page view started.)
       start = loads && performance.now();
       loads = count('logdig_lc', 1);
       depth = left = 0;
@@ -170,43 +184,46 @@
     var wrap = (k, original = history[k]) =>
       (history[k] = (...a) => ((a = original.apply(history, a)), route(), a));
 
-    // Clicks: one capturing listener on document, so elements added later count too.
-    var recent = [];
+    // Clicks: one capturing listener on document, so elements added later count too. Every
+    // click counts but those inside an ignored element; the element recorded is the nearest
+    // interactive one (see TRACKED) from the clicked node up, else the clicked node itself.
     // Resolves a relative href against the page (one element, made once).
     var a = d.createElement('a');
     var click = (e) => {
       var el = e.target;
-      var t = performance.now();
       var x = whole(e.pageX);
       var y = whole(e.pageY);
-      if (el.closest('[data-logdig-ignore],.logdig-ignore')) return;
-      // Rage: 3 or more clicks, each within 1 s and 30 px of this one.
-      (recent = recent.filter((c) => t - c[0] < 1e3 && (c[1] - x) ** 2 + (c[2] - y) ** 2 < 901)).push([t, x, y]);
-      if ((el = el.closest(TRACKED))) {
-        var tag = el.localName;
-        var href = el.getAttribute('href');
-        var box = el.getBoundingClientRect();
-        // A short CSS selector that names the element: up to the nearest id (or body),
-        // each step with its :nth-child(i).
-        for (var s = '', p, n = el; !n.id && n != d.body && (p = n.parentElement); n = p)
-          s = '>' + n.localName + ':nth-child(' + ([...p.children].indexOf(n) + 1) + ')' + s;
-        emit('click', {
-          link:
-            href != null
-              ? ((a.href = href), a.href)
-              : // join() writes null and undefined as ''.
-                [tag, el.getAttribute('class'), el.id, el.name, el.getAttribute('data-reactid')].join(';'),
-          x: x,
-          y: y,
-          selector: (n.id ? '#' + CSS.escape(n.id) : n.localName) + s,
-          offset_x: whole(e.clientX - box.left),
-          offset_y: whole(e.clientY - box.top),
-          tag: tag,
-          rage: !!recent[2],
-          // Never an input's value (undefined is left out of the JSON).
-          text: /^(inp|tex|sel)/.test(tag) ? undefined : el.textContent.trim().slice(0, 100)
-        });
-      }
+      if (el.closest(IGNORED)) return;
+      var hit = el.closest(TRACKED);
+      el = hit || el;
+      var tag = el.localName;
+      var field = /^(inp|tex|sel)/.test(tag);
+      var href = el.getAttribute('href');
+      // A short CSS selector that names the element: up to the nearest id (or body),
+      // each step with its :nth-child(i).
+      for (var s = '', p, n = el; !n.id && n != d.body && (p = n.parentElement); n = p)
+        s = '>' + n.localName + ':nth-child(' + ([...p.children].indexOf(n) + 1) + ')' + s;
+      var c = make('click', {
+        link:
+          href != null
+            ? ((a.href = href), a.href)
+            : // join() writes null and undefined as ''.
+              [tag, el.getAttribute('class'), el.id, el.name, el.getAttribute('data-reactid')].join(';'),
+        x: x,
+        y: y,
+        selector: (n.id ? '#' + CSS.escape(n.id) : n.localName) + s,
+        tag: tag,
+        // Rage: 3 or more clicks within 1 s and 30 px: 2 of those waiting (the last 1 s).
+        rage: waiting.filter((c) => (c.x - x) ** 2 + (c.y - y) ** 2 < 901).length > 1,
+        // Never an input's value (undefined is left out of the JSON).
+        text: field ? undefined : el.textContent.trim().slice(0, 100),
+        interactive: !!hit,
+        // A form control answers a click itself (caret, check mark, picker); any other
+        // click is dead unless answer() comes within 1 s.
+      });
+      waiting.push(c);
+      // (Timers of equal delay run in order, so c is first unless a hide sent it.)
+      setTimeout(() => waiting[0] == c && queue(waiting.shift()), 1e3);
     };
 
     // On hide: the page leave, everything pending into the stored outbox (so nothing is
@@ -216,6 +233,7 @@
     // (later, or from the next page); the collector drops the repeats by event_id.
     var beaconed = [];
     var hide = () => {
+      waiting.splice(0).map(queue);
       leave();
       var b = batch(persist().filter((e) => !beaconed.includes(e.event_id)));
       b[0] && navigator.sendBeacon(endpoint, JSON.stringify(b)) && beaconed.push(...b.map((e) => e.event_id));
@@ -245,16 +263,22 @@
     wrap('pushState');
     wrap('replaceState');
     on(w, 'popstate', route);
-    on(w, 'hashchange', route);
     // Back to a page kept in the back/forward cache: a new page view.
     on(w, 'pageshow', (e) => e.persisted && pageview());
+    // Answers to a click: a scroll (of the page or of any element), a focus change, a
+    // DOM change outside the ignored elements (navigation: see route and hide).
     on(w, 'scroll', measure);
     on(d, 'click', click, true);
     on(w, 'pagehide', hide);
     on(d, 'visibilitychange', () => (d.hidden ? hide() : (left = 0)));
     pageview();
     queued?.map?.(api.push);
-    // The overlay script, from the collector (next to the endpoint).
-    overlay && (d.head.appendChild(d.createElement('script')).src = new URL('overlay.js', endpoint));
+    // The collector's scripts, next to the endpoint: the overlay, and with data-heatmap the
+    // heat-map module once the page has loaded (not when opted out: it would record nothing).
+    // The module queues its events with logdig._e.
+    var load = (name) => (d.head.appendChild(d.createElement('script')).src = new URL(name, endpoint));
+    overlay && load('overlay.js');
+    api._e = emit;
+    'heatmap' in opt && on(w, 'load', () => load('clicktracker-heatmap.js'));
   } catch (e) {}
 })(window, document);

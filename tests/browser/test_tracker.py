@@ -50,15 +50,17 @@ def at(page: object, url: str) -> None:
 
 
 def test_clicks_on_each_element_kind_arrive_with_correct_fields(tab: Tab, pipeline: Pipeline) -> None:
+    pipeline.site.attrs = {"heatmap": ""}  # the module adds offset_x/offset_y
     page = tab.open(f"{pipeline.site.url}/demo/")
+    page.wait_for_function("!!window.logdig._h")
     user_key = tab.user_key(page)
     assert USER_KEY.match(user_key)
     page.click("#add-later")
     page.wait_for_selector("#added")
 
     tracked = ["buy", "react-span", "span-href", "reactid-span", "submit", "input-button", "card", "tile", "long"]
-    tracked += ["added", "link-products"]
-    untracked = ["plain", "ignored", "ignored-child", "email"]
+    tracked += ["plain", "email", "added", "link-products"]
+    untracked = ["ignored", "ignored-child"]
     expected_xy = {}
     for n, element in enumerate(tracked[:-1] + untracked):
         box = box_of(page, f"#{element}")
@@ -87,6 +89,9 @@ def test_clicks_on_each_element_kind_arrive_with_correct_fields(tab: Tab, pipeli
         assert click["page_h"] > 1800
         assert click["rage"] is False
         assert click["load_count"] == 1
+        # React 15's spans (data-reactid, reactid) are recorded as they were, but a
+        # reactid alone does not make an element interactive.
+        assert click["interactive"] is (element not in ("plain", "react-span", "reactid-span")), element
     for element in untracked:
         assert not clicks_on(events, element), f"#{element} must not be recorded"
 
@@ -101,6 +106,8 @@ def test_clicks_on_each_element_kind_arrive_with_correct_fields(tab: Tab, pipeli
     assert "text" not in by_id["input-button"]
     assert len(by_id["long"]["text"]) == 100
     assert by_id["tile"]["link"] == "div;tile;tile;;"
+    assert by_id["plain"]["link"] == "div;;plain;;" and by_id["plain"]["tag"] == "div"
+    assert "text" not in by_id["email"]  # never an input's value
     # The selector finds the clicked element again (checked on the page it was made on).
     page.go_back()
     page.wait_for_function("!!(window.logdig && window.logdig.track)")
