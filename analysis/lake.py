@@ -20,6 +20,7 @@ more than a faster copy: deleting all of ``lake/`` changes no result.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 import sys
@@ -39,8 +40,6 @@ from logdig.storage import LAKE_EVENTS, lake_manifest_key, lake_parts
 # every lake day stale: it is read raw until the next compaction rewrites it.
 LAKE_VERSION = 1
 PARTITIONS = ("day", "token")
-# Arrow type of a column -> kind, as the manifest records it (the kinds of schema.FIELDS)
-KINDS = {"string": "string", "large_string": "string", "double": "double", "int64": "long", "bool": "bool"}
 
 
 def code_version() -> str:
@@ -57,17 +56,24 @@ def code_version() -> str:
     return f"{LAKE_VERSION}-{digest.hexdigest()[:16]}"
 
 
-def columns(table_schema: Any) -> list[list[str]]:
-    """[[name, kind], ...] of an Arrow schema, for the manifest."""
-    return [[f.name, KINDS[str(f.type)]] for f in table_schema]
+def columns(table_schema: Any) -> dict[str, Any]:
+    """The parts' columns for the manifest: readable names and types, and the Arrow schema
+    itself (base64 of its IPC form), from which a Spark schema is made."""
+    return {
+        "columns": [[f.name, str(f.type)] for f in table_schema],
+        "arrow_schema": base64.b64encode(table_schema.serialize().to_pybytes()).decode(),
+    }
 
 
-def spark_schema(T: Any, cols: list[list[str]]) -> Any:
-    """The parts' columns plus the partitions (as strings: Spark would infer ``day`` as a
+def spark_schema(manifest: dict) -> Any:
+    """The parts' columns plus the partitions, as strings (Spark would infer ``day`` as a
     date and a numeric-looking token as a number)."""
-    kinds = {"string": T.StringType(), "double": T.DoubleType(), "long": T.LongType(), "bool": T.BooleanType()}
-    fields = [T.StructField(n, kinds[k], True) for n, k in cols]
-    return T.StructType([*fields, *(T.StructField(p, T.StringType(), True) for p in PARTITIONS)])
+    import pyarrow as pa
+    from pyspark.sql import types as T
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    stored = from_arrow_schema(pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"]))))
+    return T.StructType([*stored.fields, *(T.StructField(p, T.StringType(), True) for p in PARTITIONS)])
 
 
 def read_manifest(store: Any, day: str) -> dict | None:
@@ -160,15 +166,14 @@ def duckdb_read(engine: Engine, store: Any, manifests: dict[str, dict], token: s
 def part_uri(settings: Any, key: str) -> str:
     if settings.s3_endpoint:
         return f"s3a://{settings.s3_bucket}/{key}"
-    return Path(settings.data_dir, key).resolve().as_uri()
+    # not as_uri(): Hadoop reads the path as written, so '%3D' would stay in the name
+    return "file://" + str(Path(settings.data_dir, key).resolve())
 
 
 def spark_read(engine: Engine, settings: Any, manifests: dict[str, dict], token: str | None) -> Any:
     """The lake rows as a PySpark DataFrame (``day`` and ``token`` from the paths)."""
-    from pyspark.sql import types as T
-
     paths = [part_uri(settings, k) for k in _parts(manifests, token)]
     base = part_uri(settings, LAKE_EVENTS)
-    cols = next(iter(manifests.values()))["columns"]
-    df = engine.session.read.schema(spark_schema(T, cols)).option("basePath", base).parquet(*paths)
+    schema = spark_schema(next(iter(manifests.values())))
+    df = engine.session.read.schema(schema).option("basePath", base).parquet(*paths)
     return df.select(*order(manifests))

@@ -229,7 +229,7 @@ class Compactor:
         manifest = {
             "version": lake.code_version(),
             "day": day,
-            "columns": lake.columns(table_schema),
+            **lake.columns(table_schema),
             "order": names,
             "objects": objects,
             "raw_bytes": sum(self.store.sizes(f"{day}/").get(k, 0) for k in objects),

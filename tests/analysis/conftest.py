@@ -66,6 +66,135 @@ def spark_session() -> Iterator[Engine]:
     engine.session.stop()
 
 
+@dataclass
+class Cluster:
+    """A Spark standalone cluster: one master and one worker on 127.0.0.1."""
+
+    url: str  # spark://127.0.0.1:PORT
+    env: dict[str, str]  # what a driver needs: SPARK_HOME, SPARK_CONF_DIR, SPARK_LOCAL_IP, ...
+    work_dir: Path  # the worker's: one app-* folder per application it ran
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(path: Path, text: str, proc, timeout: float = 120) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if text in path.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    raise RuntimeError(
+        f"{text!r} not in {path} ({'exited' if proc.poll() is not None else 'timed out'}):\n"
+        + path.read_text(errors="replace")[-3000:]
+    )
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real standalone cluster started with PySpark's own launcher (``bin/spark-class``),
+    shared by the session's tests: the master, then one worker (2 cores, 1 GiB) that
+    registers with it. Drivers read ``spark-defaults.conf`` from ``SPARK_CONF_DIR``: no web
+    UI, driver on 127.0.0.1, 512 MiB executors."""
+    import subprocess
+    import sys
+
+    pyspark = pytest.importorskip("pyspark")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("Spark needs Java")
+    home = Path(pyspark.__file__).parent
+    tmp = tmp_path_factory.mktemp("spark-cluster")
+    conf = tmp / "conf"
+    conf.mkdir()
+    (conf / "spark-defaults.conf").write_text(
+        "spark.ui.enabled false\n"
+        "spark.ui.showConsoleProgress false\n"
+        "spark.driver.host 127.0.0.1\n"
+        "spark.driver.memory 1g\n"
+        "spark.executor.memory 512m\n"
+        "spark.cores.max 2\n"
+        "spark.sql.shuffle.partitions 4\n"
+    )
+    env = {
+        **os.environ,
+        "SPARK_HOME": str(home),
+        "SPARK_CONF_DIR": str(conf),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_DAEMON_MEMORY": "256m",
+        "SPARK_LOG_DIR": str(tmp),
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+    }
+    env.pop("SPARK_MASTER", None)
+    port = _free_port()
+    url = f"spark://127.0.0.1:{port}"
+    work = tmp / "work"
+    spark_class = str(home / "bin" / "spark-class")
+    procs = []
+    try:
+        master_log = tmp / "master.log"
+        with master_log.open("w") as log:
+            master = subprocess.Popen(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.master.Master",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--webui-port",
+                    str(_free_port()),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(master)
+        _wait_for(master_log, "I have been elected leader", master)
+        worker_log = tmp / "worker.log"
+        with worker_log.open("w") as log:
+            worker = subprocess.Popen(
+                [
+                    spark_class,
+                    "org.apache.spark.deploy.worker.Worker",
+                    url,
+                    "--host",
+                    "127.0.0.1",
+                    "--cores",
+                    "2",
+                    "--memory",
+                    "1g",
+                    "--webui-port",
+                    str(_free_port()),
+                    "--work-dir",
+                    str(work),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        procs.append(worker)
+        _wait_for(worker_log, "Successfully registered with master", worker)
+        yield Cluster(url, {k: env[k] for k in env if k.startswith(("SPARK_", "PYSPARK_"))}, work)
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+
+
 @pytest.fixture
 def spark(spark_session: Engine) -> Engine:
     return spark_session
@@ -111,6 +240,30 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Generated:
     events = generate_events(DAYS, TOKENS, users_per_day=40, seed=11)
     dataset = write_objects(store, events, batch=400, duplicate_rate=0.05, bad_per_object=4, seed=11)
     return Generated(Settings(data_dir=str(root)), store, dataset)
+
+
+LAKE_MODES = ("raw", "lake", "mixed")
+
+
+@pytest.fixture(scope="session")
+def generated_modes(generated: Generated, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Generated]:
+    """``generated`` three ways: its raw objects alone (``raw``), a copy with every day also
+    compacted into the lake (``lake``), and a copy with the first two days compacted
+    (``mixed``: the others are read raw). Compacted by worker/compact.py with a clock far
+    ahead, so that every day is closed."""
+    from datetime import date
+
+    from worker.compact import Compactor
+
+    out = {"raw": generated}
+    for mode, last in (("lake", None), ("mixed", date.fromisoformat(DAYS[1]))):
+        root = tmp_path_factory.mktemp(mode)
+        shutil.copytree(generated.store.root, root, dirs_exist_ok=True)
+        settings, store = Settings(data_dir=str(root)), LocalStore(root)
+        report = Compactor(store, settings, clock=lambda: 4e9).run(end=last)
+        assert report.days, report.summary()
+        out[mode] = Generated(settings, store, generated.dataset)
+    return out
 
 
 def event(**fields: object) -> dict:

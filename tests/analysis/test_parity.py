@@ -12,9 +12,9 @@ import math
 
 import pytest
 
-from analysis import run
+from analysis import lake, run
 
-from .conftest import DAYS, definitions
+from .conftest import DAYS, LAKE_MODES, definitions
 
 # events received after midnight of the last day land in the next day's folder
 READ = [*DAYS, "2026-11-27"]
@@ -36,9 +36,9 @@ def differences(a: object, b: object, path: str = "") -> list[str]:
     return [] if (a == b and type(a) is type(b)) else [f"{path}: {a!r} != {b!r}"]
 
 
-def compute(engine, generated):
+def compute(engine, generated, use_lake=True):
     funnels, experiments = definitions()
-    loaded = run.load(engine, generated.settings, generated.store, READ)
+    loaded = run.load(engine, generated.settings, generated.store, READ, use_lake=use_lake)
     results = run.compute(loaded, funnels=funnels, experiments=experiments)
     loaded.release()
     return loaded.quality, loaded.token_quality, {"/".join(k): v for k, v in results.items()}
@@ -73,3 +73,29 @@ def test_duckdb_and_spark_agree(duck, spark, generated):
     assert differences(quality, s_quality) == []
     assert differences(token_quality, s_token_quality) == []
     assert differences(results, s_results) == []
+
+
+@pytest.fixture(scope="module")
+def raw_reference(generated_modes):
+    """Every day read from the raw objects, on DuckDB (the first test holds Spark to it)."""
+    from analysis.engines import duckdb_engine
+
+    engine = duckdb_engine()
+    try:
+        return compute(engine, generated_modes["raw"], use_lake=False)
+    finally:
+        engine.close()
+
+
+def test_each_mode_reads_what_it_should(generated_modes):
+    stores = {m: generated_modes[m].store for m in LAKE_MODES}
+    assert lake.usable_days(stores["raw"], READ) == {}
+    assert sorted(lake.usable_days(stores["lake"], READ)) == READ
+    assert sorted(lake.usable_days(stores["mixed"], READ)) == DAYS[:2]
+
+
+@pytest.mark.parametrize("mode", ["lake", "mixed"])
+def test_lake_and_mixed_days_give_the_results_of_the_raw_objects(engine, mode, generated_modes, raw_reference):
+    """Every day from the lake (worker/compact.py), or the first two from the lake and the
+    others raw: the results of reading every day raw, to the last field, on both engines."""
+    assert differences(raw_reference, compute(engine, generated_modes[mode])) == []
