@@ -16,7 +16,14 @@ times each dispatchEvent() with performance.now(); dispatch is synchronous, so t
 is the time of every click listener. A 10 ms pause after each click lets the tracker
 send (the collector answers 202 at once), so the outbox stays short as on a real page.
 The tracker's cost per click = median with - median without (median of --runs).
-Target 0.1 ms. Also printed: the same with the collector down (events pile up; since the
+Target 0.1 ms.
+
+Heat-map module (issue 14): its gzip size (budget 2,048 bytes, as the core), and its cost
+per mousemove, by the same method: the page with data-heatmap (the module loaded) and the
+page without the tracker each get --moves synthetic mousemove events on document, 2 ms
+apart (so about one in 50 is sampled, as at a real 100 ms sampling rate with a mouse
+reporting every 2 ms); cost = mean with - mean without (the mean, so the sampled events
+count; median of --runs). Target 0.02 ms. Also printed: the same with the collector down (events pile up; since the
 tracker keeps its outbox in memory and persists it on its send timer, a click no longer
 touches localStorage, so this is the click cost while sends are failing).
 """
@@ -33,10 +40,26 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from common import bench_line, machine, median, need
 
 from tests.helpers import system_chromium
-from web.tracker import TRACKER_FILE, install_tag, render_page
+from web.tracker import HEATMAP_FILE, TRACKER_FILE, install_tag, render_page
 
 PLAUSIBLE = 2560  # bytes, Plausible's published script size
 TARGET_MS = 0.1
+MOVE_TARGET_MS = 0.02
+BUDGET = 2048  # bytes gzip, the module's budget
+
+MOVES_JS = """
+async ([n, pause]) => {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const ev = new MouseEvent('mousemove', {bubbles: true, view: window, clientX: 50 + (i % 400), clientY: 80 + (i % 300)});
+    const t0 = performance.now();
+    document.dispatchEvent(ev);
+    times.push(performance.now() - t0);
+    if (pause) await new Promise((ok) => setTimeout(ok, pause));
+  }
+  return {times, isolated: self.crossOriginIsolated, module: !!(window.logdig && window.logdig._h)};
+}
+"""
 
 CLICKS_JS = """
 async ([n, pause]) => {
@@ -60,8 +83,8 @@ async ([n, pause]) => {
 """
 
 
-def sizes() -> tuple[int, int, int]:
-    data = TRACKER_FILE.read_bytes()
+def sizes(path=TRACKER_FILE) -> tuple[int, int, int]:
+    data = path.read_bytes()
     gz = len(gzip.compress(data, compresslevel=9, mtime=0))
     br = int(
         subprocess.run(
@@ -70,7 +93,7 @@ def sizes() -> tuple[int, int, int]:
                 "-e",
                 "const z=require('zlib');const d=require('fs').readFileSync(process.argv[1]);"
                 "console.log(z.brotliCompressSync(d,{params:{[z.constants.BROTLI_PARAM_QUALITY]:11}}).length)",
-                str(TRACKER_FILE),
+                str(path),
             ],
             capture_output=True,
             text=True,
@@ -102,6 +125,12 @@ class Site(BaseHTTPRequestHandler):
         if self.path.startswith("/with.html"):
             tag = install_tag("bench-token", src="/clicktracker.js", endpoint="/logs")
             self._send(200, render_page("index.html", tag).encode(), "text/html")
+        elif self.path.startswith("/heatmap.html"):
+            endpoint = f"http://{self.headers['Host']}/logs"  # the module comes from next to it
+            tag = install_tag("bench-token", src="/clicktracker.js", endpoint=endpoint, heatmap="")
+            self._send(200, render_page("index.html", tag).encode(), "text/html")
+        elif self.path.startswith("/clicktracker-heatmap.js"):
+            self._send(200, HEATMAP_FILE.read_bytes(), "text/javascript")
         elif self.path.startswith("/without.html"):
             self._send(200, render_page("index.html", "").encode(), "text/html")
         elif self.path.startswith("/clicktracker.js"):
@@ -129,16 +158,34 @@ def clicks(browser, base: str, page_name: str, n: int, pause: int) -> dict:
     return result
 
 
+def moves(browser, base: str, page_name: str, n: int) -> dict:
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/{page_name}")
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(300)
+    result = page.evaluate(MOVES_JS, [n, 2])
+    context.close()
+    return result
+
+
+def mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--clicks", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--pause", type=int, default=10, help="ms after each click")
+    ap.add_argument("--moves", type=int, default=2000)
     args = ap.parse_args()
     need("node", "chromium")
     print(f"tracker: {machine()}")
     raw, gz, br = sizes()
     print(f"  clicktracker.js: {raw} bytes, gzip -9 {gz} bytes, brotli 11 {br} bytes (Plausible: {PLAUSIBLE})")
+    hraw, hgz, hbr = sizes(HEATMAP_FILE)
+    print(f"  clicktracker-heatmap.js: {hraw} bytes, gzip -9 {hgz} bytes, brotli 11 {hbr} bytes (budget {BUDGET})")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -158,6 +205,17 @@ def main() -> None:
                     f"  run {run + 1}: dispatch median with tracker {with_ms[-1] * 1000:.1f} us, "
                     f"without {without_ms[-1] * 1000:.1f} us; stored outbox median {median(a['outbox'])} events"
                 )
+            move_with, move_without = [], []
+            for run in range(args.runs):
+                a = moves(browser, base, "heatmap.html", args.moves)
+                b = moves(browser, base, "without.html", args.moves)
+                assert a["module"], "the heat-map module did not load"
+                move_with.append(mean(a["times"]))
+                move_without.append(mean(b["times"]))
+                print(
+                    f"  run {run + 1}: mousemove dispatch mean with module {move_with[-1] * 1000:.2f} us, "
+                    f"without tracker {move_without[-1] * 1000:.2f} us"
+                )
             Site.down = True
             down = clicks(browser, base, "with.html", 600, 0)
             nodown = clicks(browser, base, "without.html", 600, 0)
@@ -170,7 +228,21 @@ def main() -> None:
         f"  tracker cost per click: {cost * 1000:.1f} us (median of {args.runs} runs; target {TARGET_MS * 1000:.0f} us)"
     )
     print(f"  collector down (sends failing, events piling up): {down_cost * 1000:.0f} us per click")
+    move_cost = max(median(move_with) - median(move_without), 1e-6)
+    print(f"  heat-map module cost per mousemove: {move_cost * 1000:.2f} us (target {MOVE_TARGET_MS * 1000:.0f} us)")
     print(bench_line("tracker_gzip", "bytes", gz, PLAUSIBLE, PLAUSIBLE / gz, 1.25, raw=raw))
+    print(bench_line("tracker_heatmap_gzip", "bytes", hgz, BUDGET, BUDGET / hgz, 1.0, raw=hraw))
+    print(
+        bench_line(
+            "tracker_mousemove",
+            "ms",
+            move_cost,
+            MOVE_TARGET_MS,
+            MOVE_TARGET_MS / move_cost,
+            1.0,
+            dispatch_without_ms=median(move_without),
+        )
+    )
     print(bench_line("tracker_brotli", "bytes", br, PLAUSIBLE, PLAUSIBLE / br, 1.25, note="baseline_is_plausible_gzip"))
     print(
         bench_line(
