@@ -20,6 +20,7 @@ from analysis.definitions import (
     check_shares,
     parse_experiment,
     parse_funnel,
+    parse_goal,
 )
 from analysis.engines import ENGINES, EngineError
 from analysis.jobs import JOBS
@@ -122,24 +123,25 @@ def analyze_cmd(
     # Definitions come from Redis, else from what a stopped `logdig dev` saved. Never
     # from nowhere: results written without them would replace the real ones.
     redis = _redis(settings, required=False) or devstate.state_redis(settings.data_dir)
-    if redis is None and {"funnels", "experiments"} & set(jobs):
+    if redis is None and {"funnels", "experiments", "goals"} & set(jobs):
         raise click.ClickException(
             "cannot read the funnel and experiment definitions, so their results are not replaced: "
             f"{no_redis_message()}, and {devstate.STATE_FILE} is not in {settings.data_dir}. "
             "Run the other jobs alone with --job heatmap --job pages"
         )
     _known_token(redis, token)
-    funnels, experiments = [], []
+    funnels, experiments, goals = [], [], []
     if redis is not None:
         definitions = Definitions(redis)
         funnels, experiments = definitions.funnels(token), definitions.experiments(token)
+        goals = definitions.goals(token)
     if master and engine != "spark":
         from logdig.cli import Refused
 
         raise Refused("--master is for --engine spark")
     eng = start_engine(engine, **({"master": master} if master else {}))
     try:
-        summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments)
+        summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments, goals)
     except Exception as e:
         if engine != "spark" or isinstance(e, click.ClickException):
             raise
@@ -204,6 +206,42 @@ def funnel_remove(name: str) -> None:
     if not Definitions(_redis(_settings())).remove("funnel", name):
         raise click.ClickException(f"no funnel named {name!r}")
     click.echo(f"removed funnel {name}")
+
+
+@click.group("goal")
+def goal_group() -> None:
+    """Define goals: page views (url:PATTERN) or custom events (event:NAME) (kept in Redis)."""
+
+
+@goal_group.command("add")
+@click.argument("name")
+@click.argument("goal", metavar="url:PATTERN|event:NAME")
+@click.option("--token", default=None, help="Only for this site (default: every site).")
+@_errors
+def goal_add(name: str, goal: str, token: str | None) -> None:
+    """Add or replace a goal. URL patterns match the page without query string; '*' matches anything."""
+    parsed = parse_goal({"name": name, "goal": goal, "token": token})
+    redis = _redis(_settings())
+    _known_token(redis, parsed.token)
+    Definitions(redis).put("goal", parsed)
+    click.echo(f"goal {name}: {parsed.goal.label()}")
+
+
+@goal_group.command("list")
+@_errors
+def goal_list() -> None:
+    """Print the goals, one JSON object a line."""
+    _print("goal", Definitions(_redis(_settings())).all("goal"))
+
+
+@goal_group.command("remove")
+@click.argument("name")
+@_errors
+def goal_remove(name: str) -> None:
+    """Remove a goal (its past results stay)."""
+    if not Definitions(_redis(_settings())).remove("goal", name):
+        raise click.ClickException(f"no goal named {name!r}")
+    click.echo(f"removed goal {name}")
 
 
 def _weights(values: tuple[str, ...]) -> dict[str, float] | None:
@@ -272,6 +310,7 @@ def main() -> None:
 main.add_command(analyze_cmd)
 main.add_command(funnel_group)
 main.add_command(experiment_group)
+main.add_command(goal_group)
 
 if __name__ == "__main__":
     main()

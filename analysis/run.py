@@ -22,11 +22,12 @@ from itertools import groupby
 from typing import Any
 
 from analysis import io, stats
-from analysis.definitions import Experiment, Funnel
+from analysis.definitions import Experiment, Funnel, Goal
 from analysis.engines import Engine, duckdb_cursor
-from analysis.jobs import JOBS, heatmap, pages
+from analysis.jobs import JOBS, heatmap, pages, visits
 from analysis.jobs import experiments as experiments_job
 from analysis.jobs import funnels as funnels_job
+from analysis.jobs import goals as goals_job
 from analysis.loading import Loaded, _is_duckdb, load, materialize, raw_unique, rows
 from logdig.storage import results_key
 
@@ -174,6 +175,22 @@ def pages_docs(events: Any, queries: Queries, **_: Any) -> Callable[[], Docs]:
     return finish
 
 
+VISIT_TOTALS = {"visits": 0, "visitors": 0, "bounces": 0, "pageviews": 0, "duration_ms": 0, "median_duration_ms": None}
+
+
+def visits_docs(events: Any, queries: Queries, **_: Any) -> Callable[[], Docs]:
+    tables = _tables(queries, visits.run(events))
+
+    def finish() -> Docs:
+        docs = tables()
+        for doc in docs.values():  # one row per token and day: an object, not a list
+            found = doc["totals"]
+            doc["totals"] = found[0] if found else dict(VISIT_TOTALS)
+        return docs
+
+    return finish
+
+
 def _per_definition(
     queries: Queries,
     keys: list[tuple[str, str]],
@@ -219,12 +236,42 @@ def experiment_docs(
     )
 
 
+def goal_docs(
+    events: Any, queries: Queries, keys: list[tuple[str, str]], goals: list[Goal], **_: Any
+) -> Callable[[], Docs]:
+    """``users`` (the site's unique users), ``events`` (custom events: name, count, users,
+    conversion) and ``goals`` (per defined goal: goal, count, users, conversion)."""
+    tables = _tables(queries, {"events": goals_job.custom_events(events), "users": goals_job.users(events)})
+
+    def entry(goal: Goal, found: list[dict]) -> dict:
+        return {"goal": goal.to_json(), **(found[0] if found else {"count": 0, "users": 0})}
+
+    defined = _per_definition(queries, keys, "goals", goals, lambda g: goals_job.reached(events, g), entry)
+
+    def finish() -> Docs:
+        docs, reached = tables(), defined()
+        out: Docs = {}
+        for key in keys:
+            doc = docs.get(key, {})
+            users = doc["users"][0]["users"] if doc.get("users") else 0
+            out[key] = {
+                "users": users,
+                "events": [{**e, "conversion": goals_job.conversion(e["users"], users)} for e in doc.get("events", [])],
+                "goals": [{**g, "conversion": goals_job.conversion(g["users"], users)} for g in reached[key]["goals"]],
+            }
+        return out
+
+    return finish
+
+
 # Each builds its job's queries (they start running) and returns what makes the documents.
 BUILDERS: dict[str, Callable[..., Callable[[], Docs]]] = {
     "heatmap": heatmap_docs,
     "pages": pages_docs,
+    "visits": visits_docs,
     "funnels": funnel_docs,
     "experiments": experiment_docs,
+    "goals": goal_docs,
 }
 
 
@@ -233,6 +280,7 @@ def compute(
     jobs: Iterable[str] = JOBS,
     funnels: list[Funnel] | None = None,
     experiments: list[Experiment] | None = None,
+    goals: list[Goal] | None = None,
 ) -> dict[tuple[str, str, str], dict]:
     """{(job, token, day): data} for every token and day with events. No I/O."""
     keys = sorted(k for k, q in loaded.token_quality.items() if q["events"] > 0)
@@ -242,7 +290,14 @@ def compute(
         finishers = [
             (
                 job,
-                BUILDERS[job](loaded.events, queries, keys=keys, funnels=funnels or [], experiments=experiments or []),
+                BUILDERS[job](
+                    loaded.events,
+                    queries,
+                    keys=keys,
+                    funnels=funnels or [],
+                    experiments=experiments or [],
+                    goals=goals or [],
+                ),
             )
             for job in jobs
         ]
@@ -262,6 +317,7 @@ def analyze(
     jobs: Iterable[str] = JOBS,
     funnels: list[Funnel] | None = None,
     experiments: list[Experiment] | None = None,
+    goals: list[Goal] | None = None,
 ) -> Summary:
     """Read ``days``, run ``jobs``, write the result objects; return what was done."""
     started = time.perf_counter()
@@ -269,7 +325,7 @@ def analyze(
     objects = {d: io.day_objects(store, d) for d in days}
     loaded = load(engine, settings, store, days, token)
     try:
-        results = compute(loaded, jobs, funnels, experiments)
+        results = compute(loaded, jobs, funnels, experiments, goals)
     finally:
         loaded.release()
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

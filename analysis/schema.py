@@ -61,6 +61,14 @@ FIELDS: dict[str, str] = {
     "os": "string",
     "device": "string",
     "bot": "bool",
+    # server fields set at ingest (logdig/sources.py, logdig/geo.py); absent in older events
+    "channel": "string",
+    "utm_source": "string",
+    "utm_medium": "string",
+    "utm_campaign": "string",
+    "utm_term": "string",
+    "utm_content": "string",
+    "country": "string",
 }
 
 REQUIRED = (

@@ -18,6 +18,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from logdig.sources import classify
+
 SITE = "https://shop.example"
 PAGES = ["/", "/products", "/products/42", "/pricing", "/signup", "/signup/done", "/blog/launch"]
 VIEWPORTS = [(375, 667), (414, 896), (820, 1180), (768, 1024), (1280, 800), (1440, 900), (1920, 1080)]
@@ -43,6 +45,17 @@ AGENTS = {
         ("Safari", "Mac OS X", "Mac", "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) Safari/605.1.15"),
     ],
 }
+# a visitor's campaign link (added to the first page's URL when it has no query) and country;
+# drawn from their own random stream, so the other fields stay what they were
+CAMPAIGNS = [
+    None,
+    None,
+    None,
+    "?utm_source=newsletter&utm_medium=email&utm_campaign=spring",
+    "?utm_source=google&utm_medium=cpc&utm_campaign=brand&utm_term=shoes&utm_content=ad1",
+    "?utm_source=facebook&utm_medium=social&utm_campaign=launch",
+]
+COUNTRIES = ["DE", "US", "US", "FR", "JP", "BR", None]
 BOT_AGENT = ("Googlebot", "Other", "Spider", "Mozilla/5.0 (compatible; Googlebot/2.1)")
 # the clicked element's text per selector (the tracker's `text`); "" for an element without text
 TEXTS = {"#buy": "Buy now", "nav > a.home": "Home", "button.signup": "Sign up", "a.more": "Read more", "footer a": ""}
@@ -86,6 +99,7 @@ def generate_events(
 ) -> list[dict]:
     """Events for ``users_per_day`` visitors per token and day, as the collector stores them."""
     rnd = random.Random(seed)
+    where = random.Random(seed * 7919 + 1)  # campaigns and countries
     events: list[dict] = []
     counter = 0
 
@@ -127,8 +141,10 @@ def generate_events(
                     "device": device,
                     "bot": bot,
                 }
-                if rnd.random() < 0.02:  # stored before the collector parsed user agents
-                    for name in ("browser", "os", "device"):
+                campaign = where.choice(CAMPAIGNS)
+                base["country"] = where.choice(COUNTRIES)
+                if rnd.random() < 0.02:  # stored before the collector parsed user agents (and sources)
+                    for name in ("browser", "os", "device", "country"):
                         del base[name]
                 t = start + timedelta(seconds=rnd.randrange(0, 86_000))
                 variant = VARIANTS[rnd.randrange(2)]
@@ -137,9 +153,14 @@ def generate_events(
                 prev_url = rnd.choice(REFERRERS)
                 for load, page in enumerate(path, start=1):
                     query = rnd.choice(["", "", "?utm_source=mail", "?q=shoes#top", "/"])
+                    if load == 1 and campaign and query == "":
+                        query = campaign
                     url = SITE + page + query
                     page_h = rnd.choice([1200, 2400, 5000])
                     common = {**base, "current_page": url, "load_count": load, "page_w": vw, "page_h": page_h}
+                    if "country" in base:  # as the collector stores them (logdig/sources.py)
+                        found = classify(url, prev_url)
+                        common.update(channel=found.channel, **found.utm)
                     event(common, "pageview", t, referrer=prev_url)
                     if page == "/pricing" and not exposed:
                         exposed = True

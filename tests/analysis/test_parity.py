@@ -13,6 +13,7 @@ import math
 import pytest
 
 from analysis import lake, run
+from analysis.jobs import visits
 
 from .conftest import DAYS, LAKE_MODES, definitions
 
@@ -64,6 +65,11 @@ def test_duckdb_and_spark_agree(duck, spark, generated):
     texts = {c["text"] for k, v in results.items() if k.startswith("heatmap/") for c in v["click_map"]}
     assert {"Buy now", "Read more", None} <= texts
     assert any(link["text"] for v in results.values() for link in v.get("links", []))
+    kinds = {s["kind"] for k, v in results.items() if k.startswith("visits/") for s in v["sources"]}
+    assert kinds == set(visits.SOURCE_KINDS)  # channels, referrer domains, every UTM field, countries
+    channels = {s["name"] for k, v in results.items() if k.startswith("visits/") for s in v["sources"]}
+    assert {"Direct", "Email", "Paid", "Social", "Organic search", "Referral", "unknown"} <= channels
+    assert all(0 < v["totals"]["bounces"] < v["totals"]["visits"] for k, v in results.items() if k.startswith("visits/"))
     for key, v in results.items():
         if key.startswith("pages/"):
             _, token, day = key.split("/")
