@@ -35,7 +35,7 @@ from typing import Any
 from analysis.schema import normalise_page
 from logdig.queue import DEFINITIONS
 
-KINDS = ("funnel", "experiment")
+KINDS = ("funnel", "experiment", "goal")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_STEPS = 20
 DEFAULT_WINDOW = 24 * 3600  # a funnel's default time window: one day
@@ -87,6 +87,18 @@ class Experiment:
         d = asdict(self)
         d["goal"] = _step_json(self.goal)
         return d
+
+
+@dataclass(frozen=True)
+class Goal:
+    """A page-view goal (``url:PATTERN``) or a custom-event goal (``event:NAME``)."""
+
+    name: str
+    goal: Step
+    token: str | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "token": self.token, "goal": _step_json(self.goal)}
 
 
 def _step_json(step: Step) -> dict:
@@ -205,6 +217,14 @@ def parse_experiment(doc: Any) -> Experiment:
     )
 
 
+def parse_goal(doc: Any) -> Goal:
+    if not isinstance(doc, dict):
+        raise DefinitionError("a goal must be a JSON object")
+    return Goal(
+        name=_name(doc.get("name"), "name"), goal=parse_step(doc.get("goal"), "goal"), token=_token(doc.get("token"))
+    )
+
+
 def _valid_control(doc: dict) -> str | None:
     try:
         return _control(doc.get("control", "control"))
@@ -225,6 +245,11 @@ FIELD_CHECKS: dict[str, dict[str, Any]] = {
         "goal": lambda d: parse_step(d.get("goal"), "goal"),
         "control": lambda d: _control(d.get("control", "control")),
         "weights": lambda d: _weights(d.get("weights"), _valid_control(d)),
+        "token": lambda d: _token(d.get("token")),
+    },
+    "goal": {
+        "name": lambda d: _name(d.get("name"), "name"),
+        "goal": lambda d: parse_step(d.get("goal"), "goal"),
         "token": lambda d: _token(d.get("token")),
     },
 }
@@ -250,7 +275,7 @@ def check_shares(weights: dict[str, float] | None) -> None:
         raise DefinitionError(f"weights are shares of the traffic (0.5 for half) and add up to {total:g}, more than 1")
 
 
-PARSERS = {"funnel": parse_funnel, "experiment": parse_experiment}
+PARSERS = {"funnel": parse_funnel, "experiment": parse_experiment, "goal": parse_goal}
 
 
 class Definitions:
@@ -265,7 +290,7 @@ class Definitions:
             raise ValueError(f"unknown kind {kind!r}")
         return DEFINITIONS + kind
 
-    def put(self, kind: str, definition: Funnel | Experiment) -> None:
+    def put(self, kind: str, definition: Funnel | Experiment | Goal) -> None:
         self.redis.hset(self.key(kind), definition.name, json.dumps(definition.to_json(), sort_keys=True))
 
     def remove(self, kind: str, name: str) -> bool:
@@ -286,3 +311,6 @@ class Definitions:
 
     def experiments(self, token: str | None = None) -> list[Experiment]:
         return [e for e in self.all("experiment") if e.token in (None, token) or token is None]
+
+    def goals(self, token: str | None = None) -> list[Goal]:
+        return [g for g in self.all("goal") if g.token in (None, token) or token is None]

@@ -60,9 +60,10 @@ def run_scheduled(
     definitions = Definitions(redis) if redis is not None else None
     funnels = definitions.funnels() if definitions else []
     experiments = definitions.experiments() if definitions else []
+    goals = definitions.goals() if definitions else []
     engine = duckdb_engine()
     try:
-        summary = analyze(engine, settings, store, days, funnels=funnels, experiments=experiments)
+        summary = analyze(engine, settings, store, days, funnels=funnels, experiments=experiments, goals=goals)
     finally:
         engine.close()
     bad = sum(sum(q["bad"].values()) for q in summary.quality.values() if q)

@@ -107,7 +107,12 @@ def origin(value: str) -> str:
 
 # name -> attribute of analysis.cli. Imported only when used: it pulls in scipy and
 # DuckDB, seconds of start-up that `logdig flush`, worker and scheduler do not need.
-ANALYSIS_COMMANDS = {"analyze": "analyze_cmd", "funnel": "funnel_group", "experiment": "experiment_group"}
+ANALYSIS_COMMANDS = {
+    "analyze": "analyze_cmd",
+    "funnel": "funnel_group",
+    "experiment": "experiment_group",
+    "goal": "goal_group",
+}
 
 
 class LogdigGroup(click.Group):

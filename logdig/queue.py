@@ -36,7 +36,7 @@ RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
 LIVE = PREFIX + "live:"  # + token + ":" + minute: the live layer's counters (logdig.live)
 # What a user defines, as opposed to traffic: `logdig dev` saves these across restarts.
-DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment")
+DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment", DEFINITIONS + "goal")
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000

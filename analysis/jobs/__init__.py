@@ -5,4 +5,4 @@ non-bot events with the derived columns ``ts_ms``, ``day``, ``page`` and
 ``viewport_class``. Every output is keyed by ``token`` and ``day``.
 """
 
-JOBS = ("heatmap", "pages", "funnels", "experiments")
+JOBS = ("heatmap", "pages", "visits", "funnels", "experiments", "goals")

@@ -91,3 +91,17 @@ def test_default_days():
     assert day_range(None, None, today) == ["2026-11-26", "2026-11-27"]
     assert day_range(date(2026, 11, 20), date(2026, 11, 21), today) == ["2026-11-20", "2026-11-21"]
     assert day_range(None, date(2026, 11, 1), today) == ["2026-10-31", "2026-11-01"]
+
+
+def test_goal_commands(env):
+    from analysis.cli import goal_group
+
+    r = invoke(goal_group, ["add", "pricing", "url:*/pricing/"])
+    assert r.exit_code == 0 and "url */pricing" in r.output
+    assert invoke(goal_group, ["add", "bought", "event:purchase"]).exit_code == 0
+    listed = [json.loads(line) for line in invoke(goal_group, ["list"]).output.splitlines()]
+    assert [g["goal"] for g in listed] == [{"event": "purchase"}, {"url": "*/pricing"}]
+    bad = invoke(goal_group, ["add", "x", "click:#buy"])
+    assert bad.exit_code != 0 and "Traceback" not in bad.output and "url:PATTERN or event:NAME" in bad.output
+    assert invoke(goal_group, ["remove", "pricing"]).exit_code == 0
+    assert invoke(goal_group, ["remove", "pricing"]).exit_code != 0

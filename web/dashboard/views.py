@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from web.dashboard import charts, results, timefmt
+from web.dashboard import charts, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
@@ -234,8 +234,12 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
             rows,
             note="Type: desktop, mobile or tablet, from the user agent and the viewport width." if typed else "",
         )
+    visits = traffic.read(reader(), f.token, f.days)
+    tables.update(traffic.tables(visits))
     series = [("events", "events"), ("pageviews", "page views")] + ([("users", "users")] if ov.has_users else [])
     context = {
+        "visits": traffic.summary(visits) if visits.days else None,
+        "country_chart": traffic.country_chart(visits),
         "chart": charts.daily_chart(ov.per_day, series, "Per day (UTC)"),
         "agents_missing": ov.agents is None and analysed,
         "generated_at": reader().generated_at(f.token, f.days),
