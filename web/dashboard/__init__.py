@@ -10,7 +10,7 @@ Routes:
 
 Modules: ``auth`` (login, session, CSRF), ``results`` (the one adapter that reads
 result objects), ``charts`` (matplotlib, server side), ``views``, ``definitions``
-(funnel and experiment forms), ``health``, ``live`` (the Live page and its JSON), ``export`` (CSV) and ``overlay``.
+(funnel and experiment forms), ``goals`` (custom events and goals, their form), ``health``, ``live`` (the Live page and its JSON), ``export`` (CSV) and ``overlay``.
 Everything a browser sent is attacker-controlled and rendered through Jinja's
 autoescaping; nothing user-supplied is marked safe.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from web.dashboard import auth, definitions, export, health, live, overlay, views
+from web.dashboard import auth, definitions, export, goals, health, live, overlay, views
 from web.dashboard.tables import cell_text
 
 bp = Blueprint("dashboard", __name__)
@@ -36,6 +36,7 @@ auth.init(ui)
 ui.context_processor(lambda: {"cell": cell_text})
 views.register(ui)
 definitions.register(ui)
+goals.register(ui)
 health.register(ui)
 live.register(ui)
 export.register(ui)

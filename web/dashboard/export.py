@@ -12,6 +12,7 @@ import io
 from flask import Blueprint, Response, abort
 
 from web.dashboard.definitions import build_experiments, build_funnels
+from web.dashboard.goals import build_goals
 from web.dashboard.health import build_health
 from web.dashboard.tables import csv_rows
 from web.dashboard.views import build_overview, build_page, filters
@@ -21,6 +22,7 @@ BUILDERS = {
     "page": build_page,
     "funnels": build_funnels,
     "experiments": build_experiments,
+    "goals": build_goals,
     "health": build_health,
 }
 
