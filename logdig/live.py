@@ -33,6 +33,42 @@ TOP = 10
 FIELD_MAX = 512  # characters of a page or source kept as a hash field
 
 
+# The ingest script's live part (spliced into logdig.queue._INGEST, after the push; it
+# sees that script's locals: lines, n, t and fresh). After the events, ARGV holds: TTL,
+# field cap, u, then per token: events, page views, h, h user keys, f, f (field, count)
+# pairs; KEYS end with u (hash, HyperLogLog) pairs. A request whose events were all
+# repeats counts nothing. A new page, source or country past the cap goes to (other).
+INGEST_LUA = """
+local at = lines + n + 1
+local ttl, cap, u = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
+at = at + 3
+for i = 1, (#fresh > 0 and u or 0) do
+  local hash, hll = KEYS[3 + 2 * t + 2 * i], KEYS[4 + 2 * t + 2 * i]
+  local events, h = tonumber(ARGV[at]), tonumber(ARGV[at + 2])
+  local first = redis.call('HINCRBY', hash, 'e', events) == events
+  if ARGV[at + 1] ~= '0' then redis.call('HINCRBY', hash, 'v', ARGV[at + 1]) end
+  redis.call('PFADD', hll, unpack(ARGV, at + 3, at + 2 + h))
+  if first then
+    redis.call('EXPIRE', hash, ttl)
+    redis.call('EXPIRE', hll, ttl)
+  end
+  at = at + 3 + h
+  for j = at + 1, at + 2 * tonumber(ARGV[at]), 2 do
+    local name, amount = ARGV[j], tonumber(ARGV[j + 1])
+    if redis.call('HINCRBY', hash, name, amount) == amount then  -- a new page, source or country
+      local kind = string.sub(name, 1, 2)
+      if redis.call('HINCRBY', hash, '#' .. kind, 1) > cap then
+        redis.call('HDEL', hash, name)
+        redis.call('HINCRBY', hash, '#' .. kind, -1)
+        redis.call('HINCRBY', hash, kind .. '(other)', amount)
+      end
+    end
+  end
+  at = at + 1 + 2 * tonumber(ARGV[at])
+end
+"""
+
+
 class LiveCounts:
     """One token's share of one request: what the ingest script adds for it."""
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from redis import Redis
 
-from logdig.live import FIELD_CAP, LIVE_TTL, LiveCounts
+from logdig.live import FIELD_CAP, INGEST_LUA, LIVE_TTL, LiveCounts
 
 PREFIX = "logdig:"
 QUEUE = PREFIX + "queue"
@@ -111,37 +111,11 @@ end
 redis.call('EXPIRE', KEYS[3], lifetime)
 redis.call('HINCRBY', KEYS[2], 'accepted', #fresh)
 if #fresh < n then redis.call('HINCRBY', KEYS[2], 'duplicates', n - #fresh) end
--- The live layer (logdig.live). After the events: TTL, field cap, u, then per token: events,
--- page views, h, h user keys, f, f (field, count) pairs; KEYS: u (hash, HyperLogLog) pairs.
-local at = lines + n + 1
-local ttl, cap, u = ARGV[at], tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2])
-at = at + 3
-for i = 1, (#fresh > 0 and u or 0) do
-  local hash, hll = KEYS[3 + 2 * t + 2 * i], KEYS[4 + 2 * t + 2 * i]
-  local events, h = tonumber(ARGV[at]), tonumber(ARGV[at + 2])
-  local first = redis.call('HINCRBY', hash, 'e', events) == events
-  if ARGV[at + 1] ~= '0' then redis.call('HINCRBY', hash, 'v', ARGV[at + 1]) end
-  redis.call('PFADD', hll, unpack(ARGV, at + 3, at + 2 + h))
-  if first then
-    redis.call('EXPIRE', hash, ttl)
-    redis.call('EXPIRE', hll, ttl)
-  end
-  at = at + 3 + h
-  for j = at + 1, at + 2 * tonumber(ARGV[at]), 2 do
-    local name, amount = ARGV[j], tonumber(ARGV[j + 1])
-    if redis.call('HINCRBY', hash, name, amount) == amount then  -- a new page, source or country
-      local kind = string.sub(name, 1, 2)
-      if redis.call('HINCRBY', hash, '#' .. kind, 1) > cap then
-        redis.call('HDEL', hash, name)
-        redis.call('HINCRBY', hash, '#' .. kind, -1)
-        redis.call('HINCRBY', hash, kind .. '(other)', amount)
-      end
-    end
-  end
-  at = at + 1 + 2 * tonumber(ARGV[at])
-end
+-- the live layer's per-minute counters: logdig.live.INGEST_LUA
+LIVE_LUA
 return {#fresh, 0}
 """.replace("CHUNK", str(_CHUNK)).replace("DIGEST", str(_DIGEST_SIZE))
+_INGEST = _INGEST.replace("LIVE_LUA", INGEST_LUA)
 
 # KEYS: the client IP's request counter, stats. ARGV: limit, window seconds, amount.
 # Amount 1 (a request, before its body is read): returns 0, or the seconds until the
