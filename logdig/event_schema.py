@@ -106,6 +106,22 @@ def _rule(rule: dict[str, Any]) -> tuple[str, Any, dict[str, Any]]:
 
 
 Event = _event_struct()
+
+
+def _kinds(spec: dict[str, Any]) -> list[str]:
+    kind = spec.get("type", [])
+    return kind if isinstance(kind, list) else [kind]
+
+
+# Fields JSON Schema types "integer": it takes 5.0 for one, the strict Struct does not.
+INTEGER_FIELDS = tuple(n for n, f in schema()["properties"].items() if "integer" in _kinds(f))
+# Array fields: (the Struct type of an item, least and most items). msgspec checks a long
+# array's items in C, so jsonschema, explaining an event, need not walk them in Python.
+ARRAY_FIELDS = {
+    n: (_field_type(f["items"]), f.get("minItems", 0), f.get("maxItems"))
+    for n, f in schema()["properties"].items()
+    if "array" in _kinds(f) and isinstance(f.get("items"), dict) and n not in SERVER_FIELDS
+}
 _RULES = [_rule(rule) for rule in schema().get("allOf", [])]
 
 
