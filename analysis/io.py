@@ -31,6 +31,14 @@ DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 # One contains() on a 5-character string, not `IN (...)`: DuckDB plans every IN list as a join.
 _NOT_NUMBER = "'\"tf[{'"
 _WHITESPACE = "chr(32) || chr(9) || chr(10) || chr(13)"
+# Array kinds: (the canonical JSON text they must match, json_transform's structure). A null or
+# a non-number inside makes the row's type wrong (Spark keeps a null item as null; the
+# collector never stores one).
+_NUMBERS = r"[0-9eE+\-.,]*"
+ARRAYS = {
+    "doubles": (rf"\[{_NUMBERS}\]", '["DOUBLE"]'),
+    "points": (rf"\[(\[{_NUMBERS}\],?)*\]", '[["DOUBLE"]]'),
+}
 BATCH_LINES = 32_768
 FETCH_DAYS = 4  # days fetched and split at once
 
@@ -56,6 +64,12 @@ def _duck_field(v: str, kind: str) -> tuple[str, str]:
     """
     if kind == "string":  # read as VARCHAR: any JSON value, non-strings as their JSON text
         return v, "false"
+    if kind in ARRAYS:  # a list of numbers, or of lists of numbers: the canonical text has nothing else
+        pattern, structure = ARRAYS[kind]
+        return (
+            f"CASE WHEN regexp_full_match({v}, '{pattern}') THEN json_transform({v}, '{structure}') END",
+            f"coalesce(NOT regexp_full_match({v}, '{pattern}'), false)",
+        )
     not_number = f"contains({_NOT_NUMBER}, left({v}, 1))"
     if kind == "double":
         return (

@@ -231,9 +231,27 @@ def experiment_docs(
     def entry(exp: Experiment, found: list[dict]) -> dict:
         return {"experiment": exp.to_json(), **stats.experiment_result(found, exp.control, exp.weights)}
 
-    return _per_definition(
+    found = _per_definition(
         queries, keys, "experiments", experiments, lambda e: experiments_job.counts(events, e), entry
     )
+    from analysis.jobs import abheat
+
+    maps = [
+        (queries.grouped(abheat.click_grids(events, e)), queries.grouped(abheat.move_grids(events, e)))
+        for e in experiments
+    ]
+
+    def finish() -> Docs:
+        docs = found()
+        for i, (click_rows, move_rows) in enumerate(maps):
+            by_key = (click_rows(), move_rows())
+            for key, doc in docs.items():
+                entries = [x for x in doc["experiments"] if x["experiment"] == experiments[i].to_json()]
+                for x in entries:  # the A/B heat maps: per page, viewport class and variant
+                    x["heatmap"] = {"clicks": by_key[0].get(key, []), "moves": by_key[1].get(key, [])}
+        return docs
+
+    return finish
 
 
 def goal_docs(

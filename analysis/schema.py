@@ -31,7 +31,8 @@ from typing import Any
 from analysis.devices import DESKTOP_MIN, TABLET_MIN, device_type_column
 from analysis.engines import api, stage
 
-# name -> kind; kinds: string, double, long, bool
+# name -> kind; kinds: string, double, long, bool, doubles (a list of numbers), points (a list of
+# lists of numbers: a move event's [x, y, ms] samples)
 FIELDS: dict[str, str] = {
     "event_id": "string",
     "token": "string",
@@ -69,6 +70,11 @@ FIELDS: dict[str, str] = {
     "utm_term": "string",
     "utm_content": "string",
     "country": "string",
+    # heat maps (issue 14): clicks on any element, dead clicks, movement, attention
+    "interactive": "bool",
+    "dead": "bool",
+    "points": "points",
+    "attention": "doubles",
 }
 
 REQUIRED = (
@@ -84,7 +90,7 @@ REQUIRED = (
     "load_count",
 )
 NON_EMPTY = ("event_id", "token", "user_key")
-TYPES = ("click", "pageview", "pageleave", "custom", "exposure")
+TYPES = ("click", "pageview", "pageleave", "custom", "exposure", "move")
 RANGES: dict[str, tuple[float, float]] = {
     "x": (0, 1_000_000),
     "y": (0, 1_000_000),
@@ -109,9 +115,18 @@ SPARK_TYPES = {"string": "StringType", "double": "DoubleType", "long": "LongType
 CORRUPT = "_corrupt_record"
 
 
+def spark_type(T: Any, kind: str) -> Any:
+    """The Spark type of a field kind (of :data:`FIELDS`), from the given types module."""
+    if kind == "doubles":
+        return T.ArrayType(T.DoubleType(), True)
+    if kind == "points":
+        return T.ArrayType(T.ArrayType(T.DoubleType(), True), True)
+    return getattr(T, SPARK_TYPES[kind])()
+
+
 def struct_type(T: Any, corrupt_column: bool = False) -> Any:
     """The read schema as a StructType of the given types module."""
-    fields = [T.StructField(name, getattr(T, SPARK_TYPES[kind])(), True) for name, kind in FIELDS.items()]
+    fields = [T.StructField(name, spark_type(T, kind), True) for name, kind in FIELDS.items()]
     if corrupt_column:
         fields.append(T.StructField(CORRUPT, T.StringType(), True))
     return T.StructType(fields)
@@ -252,7 +267,7 @@ def viewport_class(col: Any, F: Any) -> Any:
 
 
 # The fields the jobs and the repeat removal read; the others are only checked.
-CHECKED_ONLY = ("timestamp", "received_at", "user_agent", "viewport_h", "page_w", "page_h")
+CHECKED_ONLY = ("timestamp", "received_at", "user_agent")
 KEPT = tuple(n for n in FIELDS if n not in CHECKED_ONLY)
 
 

@@ -1,8 +1,10 @@
 """A generator of realistic raw event objects, for tests and the benchmark.
 
 Visitors of a few sites (tokens) browse over several days on phones, tablets and
-desktops: page views, clicks (some rage clicks), page leaves with time on page and
-scroll depth, custom events, experiment exposures and conversions, and a few bots.
+desktops: page views, clicks (some rage clicks; on interactive elements or not, some dead),
+page leaves with time on page, scroll depth and attention per tenth of the page, pointer
+movement (``move`` events with ``points``), custom events, experiment exposures and
+conversions, and a few bots.
 :func:`write_objects` stores them in the raw layout (``YYYY-MM-DD/<sha256>.jsonl``)
 through any store with ``put(key, bytes)``, adding repeats and bad lines on request.
 
@@ -59,6 +61,10 @@ COUNTRIES = ["DE", "US", "US", "FR", "JP", "BR", None]
 BOT_AGENT = ("Googlebot", "Other", "Spider", "Mozilla/5.0 (compatible; Googlebot/2.1)")
 # the clicked element's text per selector (the tracker's `text`); "" for an element without text
 TEXTS = {"#buy": "Buy now", "nav > a.home": "Home", "button.signup": "Sign up", "a.more": "Read more", "footer a": ""}
+NOT_INTERACTIVE = {"div.card:nth-child(2)"}  # a click there is on plain content: often dead
+MOVE_SHARE = 0.1  # move events' share of all events
+MOVE_POINTS = 12  # samples per move event (the tracker sends at most 300)
+GRID_COLUMNS = 50  # analysis.jobs.heatmap.GRID_COLUMNS
 
 # Lines a broken client or a hand-edited file might leave; each must be skipped.
 BAD_LINES = [
@@ -96,23 +102,33 @@ def generate_events(
     tokens: list[str],
     users_per_day: int = 50,
     seed: int = 7,
+    move_share: float = MOVE_SHARE,
+    move_points: int = MOVE_POINTS,
 ) -> list[dict]:
-    """Events for ``users_per_day`` visitors per token and day, as the collector stores them."""
+    """Events for ``users_per_day`` visitors per token and day, as the collector stores them.
+
+    ``move_share`` of the events are ``move`` events of ``move_points`` samples each. The
+    movement, the clicks' ``interactive``/``dead`` and the leaves' ``attention`` draw from a
+    random stream of their own, so the other events are the same whatever ``move_share`` is
+    (the benchmark times the same clicks with and without movement).
+    """
     rnd = random.Random(seed)
+    extra = random.Random(seed * 7919 + 2)  # movement, dead clicks, attention
+    moves_per_event = move_share / (1 - move_share) if move_share < 1 else 0.0
     where = random.Random(seed * 7919 + 1)  # campaigns and countries
     events: list[dict] = []
     counter = 0
 
-    def event(base: dict, etype: str, when: datetime, **fields: object) -> None:
+    def event(base: dict, etype: str, when: datetime, r: random.Random = rnd, **fields: object) -> None:
         nonlocal counter
         counter += 1
-        style = rnd.randrange(3)
+        style = r.randrange(3)
         e = {
             **base,
             "event_id": f"e{seed}-{counter}",
             "type": etype,
             "timestamp": _iso(when, style),
-            "received_at": _received(when, rnd.randrange(20, 4000)),
+            "received_at": _received(when, r.randrange(20, 4000)),
             "link": None,
             "x": None,
             "y": None,
@@ -166,6 +182,7 @@ def generate_events(
                         exposed = True
                         event(common, "exposure", t + timedelta(milliseconds=5), name=EXPERIMENT, variant=variant)
                     spent = 0
+                    before = len(events)
                     for _ in range(rnd.randrange(0, 5)):
                         spent += rnd.randrange(300, 20_000)
                         sel = rnd.choice(SELECTORS)
@@ -185,6 +202,9 @@ def generate_events(
                             rage=rage,
                             **({"text": TEXTS[sel]} if sel in TEXTS else {}),
                         )
+                        interactive = sel not in NOT_INTERACTIVE
+                        events[-1]["interactive"] = interactive
+                        events[-1]["dead"] = extra.random() < (0.05 if interactive else 0.6)
                     if page == "/signup/done" or (exposed and variant == "green" and rnd.random() < 0.15):
                         spent += 50
                         event(
@@ -192,6 +212,15 @@ def generate_events(
                         )
                     spent += rnd.randrange(1000, 90_000)
                     depth = rnd.choice([0, 10, 25, 50, 75, 100, 100, 33.3])
+                    # one for the page view, one for the leave below
+                    found = (len(events) - before + 2) * moves_per_event
+                    for m in range(int(found) + (extra.random() < found % 1)):
+                        at = spent * (m + 1) // (int(found) + 2)
+                        points = _points(extra, move_points, vw, page_h, at)
+                        when = t + timedelta(milliseconds=at)
+                        event(common, "move", when, extra, spent_milli_sec=at, points=points)
+                        counter -= 1  # the other events keep their ids
+                        events[-1]["event_id"] = f"m{seed}-{len(events)}"
                     event(
                         common,
                         "pageleave",
@@ -199,11 +228,34 @@ def generate_events(
                         spent_milli_sec=spent,
                         scroll_depth=depth,
                     )
+                    events[-1]["attention"] = _attention(extra, spent, depth)
                     t += timedelta(milliseconds=spent + rnd.randrange(100, 5000))
                     if rnd.random() < 0.1:
                         t += timedelta(minutes=45)  # a new visit
                     prev_url = url
     return events
+
+
+def _points(rnd: random.Random, n: int, vw: int, page_h: int, at: int) -> list[list[float]]:
+    """``n`` pointer samples [x, y, ms] in page pixels: a walk that lingers near the top and
+    around a hot spot (a third of the way across, a fifth down)."""
+    x, y = rnd.uniform(0, vw - 1), rnd.uniform(0, min(page_h, 900) - 1)
+    if rnd.random() < 0.5:
+        x, y = vw / 3 + rnd.gauss(0, 40), page_h / 5 + rnd.gauss(0, 40)
+    out = []
+    for i in range(n):
+        x = min(max(x + rnd.gauss(0, 25), 0), vw - 1)
+        y = min(max(y + rnd.gauss(0, 25), 0), page_h - 1)
+        out.append([round(x, 1), round(y, 1), at + 100 * i])
+    return out
+
+
+def _attention(rnd: random.Random, spent: int, depth: float) -> list[int]:
+    """Milliseconds per tenth of the page in view: the top most, none past the scroll depth."""
+    reached = max(1, int(depth // 10) + 1)
+    weights = [(10 - i) * rnd.uniform(0.5, 1.5) if i < reached else 0 for i in range(10)]
+    total = sum(weights)
+    return [int(spent * w / total) for w in weights]
 
 
 def _path(rnd: random.Random) -> list[str]:
@@ -284,3 +336,37 @@ def bad_line(template: dict, i: int) -> str:
     else:
         e["bot"] = "no"
     return json.dumps(e)
+
+
+def ab_click_grids(
+    seed: int, clicks: int = 2000, planted: float = 0.0, rows: int = 60
+) -> tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]]:
+    """Click grids (``{(col, row): clicks}``) of a control and a variant arm of one page, for
+    the A/B heat-map tests and ``bench/bench_abheat.py``.
+
+    Each arm's ``clicks`` land on the same page: a few hot elements (a button, a menu, a
+    link list) over a thin spread of stray clicks. ``planted`` moves that share of the
+    variant's clicks from the menu to a new button (columns 30-34, rows 20-24), the kind of
+    change a variant makes; with ``planted=0`` both arms come from one distribution (A/A).
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    spots = [((12, 8), 0.30, 1.5), ((40, 2), 0.20, 2.0), ((25, 40), 0.25, 4.0)]  # (centre, share, spread)
+    planted_at = (32, 22)
+
+    def arm(moved: float) -> dict[tuple[int, int], int]:
+        shares = [share for _, share, _ in spots]
+        which = rng.choice(len(spots) + 1, size=clicks, p=[*shares, 1 - sum(shares)])
+        centre = np.array([c for c, _, _ in spots] + [(0, 0)], dtype=float)[which]
+        spread = np.array([s for _, _, s in spots] + [0.0])[which]
+        move = (which == 1) & (rng.random(clicks) < moved / spots[1][1])
+        centre[move], spread[move] = planted_at, 1.0
+        xy = rng.normal(centre, spread[:, None])
+        stray = which == len(spots)
+        xy[stray] = rng.uniform((0, 0), (GRID_COLUMNS, rows), size=(int(stray.sum()), 2))
+        cells = np.clip(xy.astype(int), 0, (GRID_COLUMNS - 1, rows - 1))
+        found, counts = np.unique(cells, axis=0, return_counts=True)
+        return {(int(c), int(r)): int(n) for (c, r), n in zip(found, counts, strict=True)}
+
+    return arm(0.0), arm(planted)

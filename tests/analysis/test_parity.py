@@ -65,6 +65,13 @@ def test_duckdb_and_spark_agree(duck, spark, generated):
     texts = {c["text"] for k, v in results.items() if k.startswith("heatmap/") for c in v["click_map"]}
     assert {"Buy now", "Read more", None} <= texts
     assert any(link["text"] for v in results.values() for link in v.get("links", []))
+    heatmaps = [v for k, v in results.items() if k.startswith("heatmap/")]  # issue 14: moves, dead clicks, attention
+    assert sum(c["moves"] for v in heatmaps for c in v["moves"]) > 1000
+    assert any(0 < d["share"] < 1 for v in heatmaps for d in v["dead_clicks"])
+    assert any(0 < a["reached"] < 1 for v in heatmaps for a in v["attention"])
+    assert all(v["page_size"] and v["positions"] for v in heatmaps)
+    ab = [x["heatmap"] for k, v in results.items() if k.startswith("experiments/") for x in v["experiments"]]
+    assert any(h["clicks"] for h in ab) and any(h["moves"] for h in ab)
     kinds = {s["kind"] for k, v in results.items() if k.startswith("visits/") for s in v["sources"]}
     assert kinds == set(visits.SOURCE_KINDS)  # channels, referrer domains, every UTM field, countries
     channels = {s["name"] for k, v in results.items() if k.startswith("visits/") for s in v["sources"]}
