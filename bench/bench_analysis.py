@@ -17,6 +17,12 @@ separately). Ends with one BENCH line per figure (see bench/README.md):
 
     BENCH analysis_duckdb seconds=... baseline=<read_json s> ratio=<baseline/ours> target_ratio=<baseline/10> target=10s
     BENCH analysis_engines duckdb_seconds=... baseline=<spark s> ratio=<spark/duckdb> target_ratio=3
+    BENCH analysis_moves seconds=<with moves> baseline=<without> ratio=<without/with> target_ratio=0.667
+
+The last (issue 14): ``--move-events`` events (200,000 by default) generated twice from the
+same seed, once as they are and once with move events added (10% of all events, 300
+points each, the tracker's most); the other events are identical. DuckDB, median of
+``--runs`` each, alternating; the target is at most 1.5x the time without movement.
 """
 
 from __future__ import annotations
@@ -56,9 +62,12 @@ SEED = 1
 TARGET_SECONDS = 10.0
 TARGET_SPEEDUP = 3.0
 SHAPE_FILE = "shape.json"
+MOVE_SHARE = 0.1  # issue 14: move events' share of all events in the analysis_moves figure
+MOVE_POINTS = 300  # points per move event (the tracker's maximum)
+MOVE_TARGET = 1.5  # at most this many times the time without movement
 
 
-def shape(events: int) -> dict:
+def shape(events: int, move_share: float = 0.0, move_points: int = 0) -> dict:
     """Everything the generated data depends on; a cache of another shape is not reused."""
     return {
         "events": events,
@@ -68,17 +77,20 @@ def shape(events: int) -> dict:
         "bad_per_object": BAD_PER_OBJECT,
         "object_events": OBJECT_EVENTS,
         "seed": SEED,
+        **({"move_share": move_share, "move_points": move_points} if move_share else {}),
     }
 
 
-def data_folder(parent: Path, events: int) -> Path:
-    return parent / f"{events}ev-{len(DAYS)}d-{len(TOKENS)}t"
+def data_folder(parent: Path, events: int, move_share: float = 0.0) -> Path:
+    moves = f"-{move_share:g}moves" if move_share else ""
+    return parent / f"{events}ev-{len(DAYS)}d-{len(TOKENS)}t{moves}"
 
 
-def ensure_data(root: Path, events: int) -> int:
-    """Generate the objects into ``root`` unless a complete set of the same shape is there."""
+def ensure_data(root: Path, events: int, move_share: float = 0.0, move_points: int = 0) -> int:
+    """Generate the objects into ``root`` unless a complete set of the same shape is there.
+    ``events`` counts the events without movement; ``move_share`` adds move events."""
     marker = root / SHAPE_FILE
-    want = shape(events)
+    want = shape(events, move_share, move_points)
     if marker.exists() and json.loads(marker.read_text()) == want:
         return sum(1 for _ in root.glob("2026-*/*.jsonl"))
     if root.exists():  # interrupted or of another shape: our own folder, start again
@@ -87,7 +99,9 @@ def ensure_data(root: Path, events: int) -> int:
     store = LocalStore(root)
     users = max(1, round(events / EVENTS_PER_USER / len(DAYS) / len(TOKENS)))
     t = time.perf_counter()
-    generated = generate_events(DAYS, TOKENS, users_per_day=users, seed=SEED)
+    generated = generate_events(
+        DAYS, TOKENS, users_per_day=users, seed=SEED, move_share=move_share, move_points=move_points
+    )
     ds = write_objects(
         store, generated, batch=OBJECT_EVENTS, duplicate_rate=DUPLICATE_RATE, bad_per_object=BAD_PER_OBJECT, seed=SEED
     )
@@ -163,14 +177,21 @@ def start_spark():
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--events", type=int, default=1_000_000, help="0: only the analysis_moves figure")
     p.add_argument(
         "--data", type=Path, help="parent folder for the generated objects (kept; reused when of this shape)"
     )
     p.add_argument("--engines", default="duckdb,spark")
     p.add_argument("--runs", type=int, default=3, help="DuckDB runs (the median is reported); Spark runs once")
+    p.add_argument(
+        "--move-events", type=int, default=200_000, help="events of the analysis_moves figure (0: leave it out)"
+    )
     args = p.parse_args()
     parent = args.data or Path(tempfile.mkdtemp(prefix="logdig-bench-"))
+    if not args.events:  # only the analysis_moves figure
+        print(f"machine: {machine()}; {load_average()}")
+        moves_figure(parent, args.move_events, args.runs)
+        return
     root = data_folder(parent, args.events)
     objects = ensure_data(root, args.events)
     settings = Settings(data_dir=str(root))
@@ -224,6 +245,39 @@ def main() -> None:
         if "spark" in seconds:
             spark = seconds["spark"][0]
             print(bench_line("analysis_engines", "duckdb_seconds", duck, spark, spark / duck, TARGET_SPEEDUP))
+    if args.move_events:
+        moves_figure(parent, args.move_events, args.runs)
+
+
+def moves_figure(parent: Path, events: int, runs: int) -> None:
+    """The analysis_moves line: the same events without and with 10% move events of 300 points."""
+    roots = {}
+    for share in (0.0, MOVE_SHARE):
+        roots[share] = data_folder(parent, events, share)
+        ensure_data(roots[share], events, share, MOVE_POINTS if share else 0)
+    times: dict[float, list[float]] = {0.0: [], MOVE_SHARE: []}
+    engine = duckdb_engine()
+    for _ in range(runs):
+        for share, root in roots.items():  # alternating, so both see the same load
+            elapsed, clean = full_run(engine, Settings(data_dir=str(root)), LocalStore(root))
+            times[share].append(elapsed)
+            print(f"moves={share:g}  all jobs on {clean:,} clean events: {elapsed:6.2f}s  ({load_average()})")
+    engine.close()
+    without, with_moves = statistics.median(times[0.0]), statistics.median(times[MOVE_SHARE])
+    print(
+        bench_line(
+            "analysis_moves",
+            "seconds",
+            with_moves,
+            without,
+            without / with_moves,
+            1 / MOVE_TARGET,
+            target=f"{MOVE_TARGET}x",
+            runs=runs,
+            move_share=MOVE_SHARE,
+            points=MOVE_POINTS,
+        )
+    )
 
 
 if __name__ == "__main__":
