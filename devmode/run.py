@@ -2,7 +2,7 @@
 
 collector (werkzeug, threaded) + a schedule thread (flush, analysis) + the demo site.
 With no LOGDIG_REDIS_URL the queue lives in an in-process stand-in (fakeredis), which
-is also served on a loopback port so that every other `logdig` command finds it
+is also served on a private unix socket so that every other `logdig` command finds it
 (logdig.devstate); it is flushed on shutdown, and what the user defines there (sites,
 funnels, experiments) is saved in the data folder and loaded again on the next start.
 With no LOGDIG_S3_ENDPOINT objects go to LOGDIG_DATA_DIR.
@@ -10,10 +10,14 @@ With no LOGDIG_S3_ENDPOINT objects go to LOGDIG_DATA_DIR.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import secrets
+import shutil
 import signal
+import socket
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -111,20 +115,41 @@ class Keeper(threading.Thread):
                 log.exception("could not save the definitions in %s", self.data_dir)
 
 
+def _unix_server():
+    """fakeredis's socket server, on a unix socket instead of a port: a socket in a folder
+    only this account can open (mkdtemp makes it 0700), where a loopback port was open to
+    every local user (who could read the dashboard's signing key and forge a session;
+    the stand-in has no working AUTH). Each connection gets its own client address."""
+    import fakeredis
+
+    class UnixServer(fakeredis.TcpFakeServer):
+        address_family = socket.AF_UNIX
+        connections = itertools.count()
+
+        def get_request(self):
+            conn, _ = self.socket.accept()
+            return conn, (f"unix-{next(self.connections)}", 0)
+
+    return UnixServer
+
+
 class StandIn:
-    """The in-process Redis stand-in, also served on a loopback port for the CLI."""
+    """The in-process Redis stand-in, also served on a private unix socket for the CLI."""
 
     def __init__(self, data_dir: str):
         import fakeredis
 
-        self.server = fakeredis.TcpFakeServer(("127.0.0.1", 0))
+        self.folder = tempfile.mkdtemp(prefix="logdig-dev-")
+        path = os.path.join(self.folder, "redis.sock")
+        self.server = _unix_server()(path)
         self.server.daemon_threads = True
-        self.url = f"redis://127.0.0.1:{self.server.server_address[1]}/0"
+        self.url = f"unix://{path}"
         self.redis = fakeredis.FakeRedis(server=self.server.fake_server)
         try:
             saved = devstate.load(data_dir)
         except ValueError as e:
-            self.server.server_close()
+            self.server.server_close()  # never served: shutdown() would wait for ever
+            shutil.rmtree(self.folder, ignore_errors=True)
             raise click.ClickException(f"{e}; move it away to start afresh") from None
         if saved:
             devstate.restore(self.redis, saved)
@@ -133,6 +158,7 @@ class StandIn:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def run_dev(settings: Settings, host: str, port: int) -> None:

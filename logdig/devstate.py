@@ -1,6 +1,6 @@
 """Where a running `logdig dev` can be found, and what it keeps across restarts.
 
-`logdig dev` serves its in-process Redis stand-in on a loopback port and writes a
+`logdig dev` serves its in-process Redis stand-in on a private unix socket and writes a
 *pointer* (`dev.json` under ``$XDG_STATE_HOME/logdig``, else ``~/.local/state/logdig``)
 naming that address, its data folder and its pid. Every other `logdig` command run
 without LOGDIG_REDIS_URL reads the pointer, so `logdig token create`, `funnel add`,

@@ -181,3 +181,17 @@ def test_nonsense_is_refused_with_exit_2(args, says, local_settings, redis):
     assert len(Sites(redis).all()) == 1 and not redis.exists(
         "logdig:definitions:funnel", "logdig:definitions:experiment"
     )
+
+
+def test_dev_queue_is_open_to_this_account_only(tmp_path):
+    """Found from outside: dev's stand-in listened on a loopback port, so any local user
+    could read the dashboard's signing key from it and forge a session."""
+    with running_dev(tmp_path / "data", tmp_path):
+        pointer = json.loads((Path(os.environ["XDG_STATE_HOME"]) / "logdig" / "dev.json").read_text())
+        assert pointer["redis_url"].startswith("unix://")
+        folder = Path(pointer["redis_url"].removeprefix("unix://")).parent
+        assert folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077 == 0
+        assert (Path(os.environ["XDG_STATE_HOME"]) / "logdig" / "dev.json").stat().st_mode & 0o077 == 0
+        status = logdig("status", cwd=tmp_path)
+        assert status.returncode == 0, status.stderr
+    assert not folder.exists()  # removed with the process
