@@ -51,27 +51,53 @@ def _svg(fig) -> str:
     return data_uri(buf.getvalue(), "image/svg+xml")
 
 
-def daily_chart(per_day: Sequence[dict], series: Sequence[tuple[str, str]], title: str) -> str:
-    """Bars per day for each (key, label) in ``series``; days without results are gaps."""
+def daily_chart(
+    per_day: Sequence[dict], series: Sequence[tuple[str, str]], title: str, previous: Sequence[dict] | None = None
+) -> str:
+    """Bars per day for each (key, label) in ``series``; days without results are gaps.
+    ``previous``: the previous period's days, drawn day by day over the range's (its first
+    day over the range's first) as dashed, lighter lines in each series' colour."""
     import matplotlib
+    from matplotlib.patheffects import withStroke
 
     with matplotlib.rc_context(RC):
-        fig = _figure(7.2, 2.4)
+        fig = _figure(7.2, 2.4 if previous is None else 2.7)
         ax = fig.add_subplot()
         days = [d["day"][5:] for d in per_day]
         x = np.arange(len(days))
         width = 0.8 / max(1, len(series))
+        handles = []  # bar, then its previous line: in columns, a series above its previous period
         for i, (key, label) in enumerate(series):
             values = [d.get(key) or 0 for d in per_day]
-            ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+            bars = ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+            handles.append(bars)
+            if previous is not None:
+                before = [d.get(key) for d in previous[: len(days)]]
+                (line,) = ax.plot(
+                    x[: len(before)] + (i - (len(series) - 1) / 2) * width,
+                    [np.nan if v is None else v for v in before],
+                    linestyle="--",
+                    marker=".",
+                    zorder=3,  # over the bars, lighter than its own, outlined in white so it shows over it
+                    color=_lighter(bars.patches[0].get_facecolor()) if bars.patches else None,
+                    path_effects=[withStroke(linewidth=3.5, foreground="white")],
+                    label=f"{label}, previous period",
+                )
+                handles.append(line)
         step = max(1, len(days) // 14)
         ax.set_xticks(x[::step], days[::step])
         ax.set_title(title, loc="left")
-        ax.legend(loc="upper left", frameon=False, ncols=len(series))
-        ax.margins(y=0.2)
+        ax.legend(handles=handles, loc="upper left", frameon=False, ncols=len(series))
+        ax.margins(y=0.2 if previous is None else 0.45)
         # counts are never negative: an empty range would otherwise draw an axis from -0.06
-        ax.set_ylim(bottom=0, top=None if any(d.get(k) for d in per_day for k, _ in series) else 1)
+        drawn = [*per_day, *(previous or [])]
+        ax.set_ylim(bottom=0, top=None if any(d.get(k) for d in drawn for k, _ in series) else 1)
         return _svg(fig)
+
+
+def _lighter(rgba: Sequence[float], share: float = 0.5) -> tuple[float, ...]:
+    """The colour mixed with ``share`` of white, opaque."""
+    return tuple(c + (1 - c) * share for c in rgba[:3])
 
 
 def hbar_chart(labels: Sequence[str], values: Sequence[float], title: str, xlabel: str, percent: bool = False) -> str:

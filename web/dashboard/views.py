@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from web.dashboard import charts, results, timefmt, traffic
+from web.dashboard import charts, compare, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
@@ -237,10 +237,13 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
     visits = traffic.read(reader(), f.token, f.days)
     tables.update(traffic.tables(visits))
     series = [("events", "events"), ("pageviews", "page views")] + ([("users", "users")] if ov.has_users else [])
+    versus = compare.compare(reader(), f.token, f.days, ov, visits)
     context = {
         "visits": traffic.summary(visits) if visits.days else None,
+        "figures": versus["figures"],
+        "previous_note": versus["previous_note"],
         "country_chart": traffic.country_chart(visits),
-        "chart": charts.daily_chart(ov.per_day, series, "Per day (UTC)"),
+        "chart": charts.daily_chart(ov.per_day, series, "Per day (UTC)", previous=versus["previous_per_day"]),
         "agents_missing": ov.agents is None and analysed,
         "generated_at": reader().generated_at(f.token, f.days),
     }
