@@ -117,8 +117,14 @@ def weak_password(value: str) -> str | None:
 
 def redact_url(url: str) -> str:
     """A URL safe to print: a password replaced by ***, or a user name alone (often a
-    token, https://TOKEN@host) replaced by ***."""
-    parts = urlsplit(url)
+    token, https://TOKEN@host) replaced by ***. Something that is not a URL at all (no
+    scheme, or one urlsplit refuses) may be a secret pasted in the wrong place: ***."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # redis://user:pw@[::1 (an unclosed bracket)
+        return "***"
+    if not parts.scheme or "://" not in url:
+        return "***" if url else url
     userinfo, at, host = parts.netloc.rpartition("@")
     if not at:
         return url
