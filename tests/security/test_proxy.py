@@ -210,6 +210,13 @@ def test_oversize_bodies_get_the_collectors_json_413_at_the_proxy(web: Web, prox
     assert status == 400 and json.loads(raw)["field"] == "body"
 
 
+def test_metrics_are_not_served_to_the_world(web: Web, proxy):
+    """Found from outside: /metrics (traffic volume, rejections) was public through the proxy."""
+    status, _, raw = fetch(proxy.url + "/metrics", context=proxy.tls())
+    assert status == 404 and json.loads(raw)["status"] == 404
+    assert fetch(web.url + "/metrics")[0] == 200  # the scraper reads web itself
+
+
 def test_http_redirects_to_https_and_tls_answers(web: Web, proxy):
     sock = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=5)
     with sock:
