@@ -15,6 +15,7 @@ from tests.helpers import make_event, post
 from tests.security.dashboard_client import STRONG, login, make_app
 
 XSS_PAGE = 'https://a.example/"><img src=x onerror="window.__xss=1">'
+SPOOFED_PAGE = "https://a.example/\u202egnp.exe"  # reads as https://a.example/exe.png
 
 
 @pytest.fixture
@@ -74,15 +75,18 @@ def test_live_page_updates_by_itself_in_chromium(chromium, stack):
     events = [make_event(stack.token, type="pageview", current_page="https://a.example/pricing", user_key="z")] * 3
     events = [{**e, "event_id": f"pricing-{i}"} for i, e in enumerate(events)]
     events.append(make_event(stack.token, type="pageview", current_page=XSS_PAGE))
+    events.append(make_event(stack.token, type="pageview", current_page=SPOOFED_PAGE, user_key="y"))
     assert post(stack.url + "/logs", events)[0] == 202
-    expect(page.locator("#live-visitors")).to_have_text("6", timeout=15_000)
+    expect(page.locator("#live-visitors")).to_have_text("7", timeout=15_000)
     assert time.monotonic() - posted < 12  # one poll (5 s) and some slack
-    assert page.locator("#live-pageviews").inner_text() == "16"
+    assert page.locator("#live-pageviews").inner_text() == "17"
     assert page.locator("#live-sources li .name").first.inner_text() == "google.com"
     assert page.locator("#live-countries li .name").first.inner_text() == "Unknown"  # 127.0.0.1
     names = page.locator("#live-pages li .name").all_inner_texts()
     assert names[:2] == ["http://site.example/index.html", "https://a.example/pricing"]
     assert XSS_PAGE in names  # shown as text, never run
+    # A direction control shown as itself: the spoofed URL cannot read as ".../exe.png".
+    assert "https://a.example/\\u202egnp.exe" in names and SPOOFED_PAGE not in names
     assert page.evaluate("window.__xss") is None
     assert page.locator("#live-chart rect.views").count() == 30
     assert not problems, problems  # no CSP violation, no script error

@@ -20,7 +20,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from web.dashboard import auth, definitions, export, goals, health, live, overlay, views
-from web.dashboard.tables import cell_text
+from web.dashboard.tables import cell_text, visible_controls
 
 bp = Blueprint("dashboard", __name__)
 
@@ -44,3 +44,5 @@ export.register(ui)
 bp.register_blueprint(ui)
 bp.register_blueprint(overlay.public)
 bp.record_once(auth.init_app)
+# Every printed value shows direction controls as \u202e (a spoofed URL reads as itself).
+bp.record_once(lambda state: setattr(state.app.jinja_env, "finalize", visible_controls))

@@ -8,9 +8,12 @@ matches the table on screen.
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+from markupsafe import Markup
 
 # Spreadsheets run cells that start with these as formulas: CSV cells of text columns
 # (attacker-controlled URLs, selectors) get a leading apostrophe (OWASP's advice).
@@ -69,3 +72,15 @@ def csv_rows(table: Table) -> list[list[str]]:
             cells.append(text)
         out.append(cells)
     return out
+
+
+# Direction controls: a URL holding U+202E reads backwards ("/\u202egnp.exe" shows as
+# ".../exe.png"). Every value a template prints shows them as \u202e instead (Jinja's
+# finalize, set in web.dashboard); live.js does the same.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible_controls(value: object) -> object:
+    if isinstance(value, str) and not isinstance(value, Markup) and _BIDI.search(value):
+        return _BIDI.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    return value

@@ -10,6 +10,14 @@
   var W = Number(script.dataset.width), H = Number(script.dataset.height), TOP = Number(script.dataset.top);
   var SVG = "http://www.w3.org/2000/svg";
 
+  // Direction controls (U+202E...) in a URL would make it read as another: shown as \u202e.
+  var BIDI = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+  function visible(value) {
+    return String(value).replace(BIDI, function (c) {
+      return "\\u" + c.charCodeAt(0).toString(16);
+    });
+  }
+
   function text(id, value) {
     var el = document.getElementById(id);
     if (el) el.textContent = String(value);
@@ -58,7 +66,7 @@
       var li = document.createElement("li");
       var span = document.createElement("span");
       span.className = "name";
-      span.textContent = row[label];
+      span.textContent = visible(row[label]);
       var meter = document.createElement("meter");
       meter.min = 0;
       meter.max = rows[0].views;
