@@ -159,8 +159,11 @@ def duckdb_read(engine: Engine, store: Any, manifests: dict[str, dict], token: s
         f"CREATE OR REPLACE VIEW {LAKE_VIEW} AS SELECT {select} FROM read_parquet({_sql_list(files)}, "
         "hive_partitioning = true, hive_types = {'day': 'VARCHAR', 'token': 'VARCHAR'})"
     )
-    df = engine.session.table(LAKE_VIEW)
-    return df, cleanup
+    # the columns from DESCRIBE, as analysis.engines.stage does: sqlframe's own lookup binds
+    # every view of the database, over and over while the jobs' queries are built
+    kinds = {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {LAKE_VIEW}").fetchall()}
+    engine.session.catalog.add_table(LAKE_VIEW, kinds)
+    return engine.session.table(LAKE_VIEW), cleanup
 
 
 def part_uri(settings: Any, key: str) -> str:
