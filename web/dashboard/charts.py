@@ -126,12 +126,15 @@ def _short(label: str, n: int = 40) -> str:
     return label if len(label) <= n else label[: n - 1] + "…"
 
 
-def density(grid: dict[tuple[int, int], int], viewport_class: str) -> tuple[np.ndarray, float, int]:
-    """(blurred clicks per image pixel scaled so its peak equals the busiest cell, scale, peak)."""
+def density(
+    grid: dict[tuple[int, int], int], viewport_class: str, min_rows: int = MIN_ROWS
+) -> tuple[np.ndarray, float, int]:
+    """(blurred clicks per image pixel scaled so its peak equals the busiest cell, scale, peak).
+    At least ``min_rows`` rows (``MIN_ROWS`` or more) are drawn: the page's height, when known."""
     from scipy.ndimage import gaussian_filter
 
     width = CLASS_WIDTH.get(viewport_class, 1280)
-    rows = max([MIN_ROWS] + [r + 3 for (_c, r) in grid])
+    rows = max([MIN_ROWS, min_rows] + [r + 3 for (_c, r) in grid])
     page_h = rows * ROW_PX
     scale = min(0.5, MAX_IMAGE_H / page_h)
     img_w, img_h = round(width * scale), round(page_h * scale)

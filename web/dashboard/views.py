@@ -264,7 +264,12 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
     if not f.page:
         abort(400, "choose a page")
     detail = results.page_detail(reader(), f.token, f.page, f.days, f.vc or None)
-    heatmap, info = charts.heatmap_png(detail.grid, detail.viewport_class)
+    from web.dashboard import abmaps, heatimage
+
+    texts = {r["selector"]: r["text"] for r in detail.click_map if r.get("text")}
+    lay = heatimage.layout(reader(), f.token, f.page, f.days, detail.viewport_class, texts)
+    heatmap, info = heatimage.heatmap_png(detail.grid, detail.viewport_class, lay)
+    ab = abmaps.ab_maps(reader(), f.token, f.page, f.days, detail.viewport_class, lay)
     hottest = sorted(detail.grid.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
     tables = {
         "days": Table(
@@ -338,6 +343,8 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
         "heatmap": heatmap,
         "heatmap_info": info,
         "legend": charts.colorbar_svg(info["peak"]),
+        "ab_maps": ab,
+        "fdr": abmaps.FDR,
         "scroll_chart": scroll_chart,
         "rage_view": detail.classes.get(detail.viewport_class, {}).get("rage_clicks", 0),
         "rage_total": sum(c.get("rage_clicks", 0) for c in detail.classes.values()),
