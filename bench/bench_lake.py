@@ -166,7 +166,7 @@ from analysis.engines import duckdb_engine
 from analysis.testdata import EXPERIMENT
 from logdig.config import Settings
 from logdig.storage import LocalStore
-data, days, use_lake = {data!r}, {days!r}, {use_lake!r}
+data, days, use_lake, jobs = {data!r}, {days!r}, {use_lake!r}, {jobs!r}
 funnel = parse_funnel({{"name": "signup", "steps": ["url:*/pricing", "url:*/signup", "event:purchase"]}})
 experiment = parse_experiment({{"name": EXPERIMENT, "goal": "event:purchase"}})
 from analysis import lake
@@ -175,7 +175,7 @@ engine = duckdb_engine()
 t = time.perf_counter()
 loaded = run.load(engine, Settings(data_dir=data), LocalStore(data), days, use_lake=use_lake)
 t_load = time.perf_counter() - t
-results = run.compute(loaded, funnels=[funnel], experiments=[experiment])
+results = run.compute(loaded, jobs=jobs or run.JOBS, funnels=[funnel], experiments=[experiment])
 elapsed = time.perf_counter() - t
 loaded.release()
 print(json.dumps({{"seconds": elapsed, "load": t_load, "results": len(results), "lake_days": lake_days,
@@ -184,9 +184,12 @@ print(json.dumps({{"seconds": elapsed, "load": t_load, "results": len(results), 
 """
 
 
+JOBS: list[str] | None = None  # --jobs; None: every job
+
+
 def analysis_run(data: Path, days: list[str], use_lake: bool) -> dict:
     """One full analysis in a fresh process (its own peak RSS, no warm caches of ours)."""
-    code = CHILD.format(root=str(ROOT), data=str(data), days=days, use_lake=use_lake)
+    code = CHILD.format(root=str(ROOT), data=str(data), days=days, use_lake=use_lake, jobs=JOBS)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     if done.returncode:
         raise RuntimeError(f"analysis run failed:\n{done.stderr[-3000:]}")
@@ -254,7 +257,7 @@ def bench_spark(root: Path, days: list[str], work: Path) -> tuple[float, float]:
     for name, use_lake in (("lake", True), ("raw", False)):
         t = time.perf_counter()
         loaded = run.load(engine, Settings(data_dir=str(data)), LocalStore(data), read, use_lake=use_lake)
-        run.compute(loaded)
+        run.compute(loaded, jobs=JOBS or run.JOBS)
         loaded.release()
         seconds[name] = time.perf_counter() - t
         events = sum(q["events"] for q in loaded.token_quality.values())
@@ -272,7 +275,11 @@ def main() -> None:
     p.add_argument("--spark-days", type=int, default=1, help="days for Spark lake against raw")
     p.add_argument("--no-spark", action="store_true")
     p.add_argument("--generate-only", action="store_true")
+    p.add_argument("--jobs", help="only these jobs, comma-separated (printed on the lines) [default: every job]")
     args = p.parse_args()
+    global JOBS
+    JOBS = args.jobs.split(",") if args.jobs else None
+    jobs_note = {"jobs": args.jobs.replace(",", "+")} if args.jobs else {}
     parent = args.data or Path(tempfile.mkdtemp(prefix="logdig-bench-"))
     root = parent / f"{args.events}ev-{len(DAYS)}d-{len(TOKENS)}t"
     print(f"machine: {machine()}; {load_average()} (other work on the machine skews every figure; compare ratios)")
@@ -325,6 +332,7 @@ def main() -> None:
             target="10s",
             events=full[0]["events"],
             runs=len(full),
+            **jobs_note,
         )
     )
     print(
@@ -336,7 +344,8 @@ def main() -> None:
             raw_small / lake_small,
             TARGET_SPEEDUP,
             size=f"{args.ratio_days}d",
-            events=pairs and full[0]["events"] * 0 + compacted,
+            events=compacted,
+            **jobs_note,
         )
     )
     print(
@@ -358,7 +367,14 @@ def main() -> None:
         lake_s, raw_s = spark
         print(
             bench_line(
-                "spark_lake", "lake_seconds", lake_s, raw_s, raw_s / lake_s, TARGET_SPARK, size=f"{args.spark_days}d"
+                "spark_lake",
+                "lake_seconds",
+                lake_s,
+                raw_s,
+                raw_s / lake_s,
+                TARGET_SPARK,
+                size=f"{args.spark_days}d",
+                **jobs_note,
             )
         )
 
