@@ -116,6 +116,10 @@ def analyze_cmd(
     from logdig import devstate
     from logdig.cli import no_redis_message, stored_data
 
+    if master and engine != "spark":
+        from logdig.cli import Refused
+
+        raise Refused("--master is for --engine spark")
     settings = _settings()
     days = day_range(start, end, datetime.now(UTC).date())
     jobs = jobs or JOBS
@@ -135,10 +139,6 @@ def analyze_cmd(
         definitions = Definitions(redis)
         funnels, experiments = definitions.funnels(token), definitions.experiments(token)
         goals = definitions.goals(token)
-    if master and engine != "spark":
-        from logdig.cli import Refused
-
-        raise Refused("--master is for --engine spark")
     eng = start_engine(engine, **({"master": master} if master else {}))
     try:
         summary = analyze(eng, settings, store, days, token, jobs, funnels, experiments, goals)
