@@ -58,14 +58,20 @@ def test_each_page_renders_without_console_errors(admin, world: World, viewport)
 
 
 def _hottest_pixel(data_uri: str) -> tuple[int, int, float, int]:
-    """(x, y, brightest luminance, distinct colours) of the PNG heat map."""
+    """(x, y, brightest luminance, distinct colours) of the PNG heat map. The hottest pixel
+    is the one nearest the colour map's top colour: the image also carries white labels,
+    which are brighter than any cell."""
+    import matplotlib
     import numpy as np
     from PIL import Image
+
+    from web.dashboard.charts import CMAP
 
     image = Image.open(io.BytesIO(base64.b64decode(data_uri.split(",", 1)[1]))).convert("RGB")
     pixels = np.asarray(image, dtype=float)
     luminance = pixels @ [0.2126, 0.7152, 0.0722]
-    y, x = np.unravel_index(np.argmax(luminance), luminance.shape)
+    top = np.asarray(matplotlib.colormaps[CMAP](1.0)[:3]) * 255
+    y, x = np.unravel_index(np.argmin(((pixels - top) ** 2).sum(axis=2)), luminance.shape)
     return int(x), int(y), float(luminance.max()), len(np.unique(pixels.reshape(-1, 3), axis=0))
 
 
