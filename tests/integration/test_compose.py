@@ -42,6 +42,13 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\{(\w+)(:-|:\?)?([^}]*)\}", one, str(value))
 
 
+@pytest.fixture(autouse=True)
+def _image_path(monkeypatch):
+    """In the image, `logdig` and `python` are on PATH: here, this interpreter's own bin
+    (the project's .venv under `make test`, which does not activate it)."""
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 def service_env(name: str, settings) -> dict[str, str]:
     given = {
         "LOGDIG_REDIS_URL": settings.redis_url,
