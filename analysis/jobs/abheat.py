@@ -14,26 +14,14 @@ from typing import Any
 
 from analysis.definitions import Experiment
 from analysis.engines import api
-from analysis.jobs import heatmap
+from analysis.jobs import experiments, heatmap
 
 USER = ("token", "day", "user_key")
 
 
 def exposed(events: Any, experiment: Experiment) -> Any:
     """token, day, user_key, variant: each exposed visitor's variant (first exposure of the day)."""
-    a = api(events)
-    F, W = a.F, a.Window
-    if experiment.token is not None:
-        events = events.filter(F.col("token") == experiment.token)
-    exposures = events.filter(
-        (F.col("type") == "exposure") & (F.col("name") == experiment.name) & F.col("variant").isNotNull()
-    )
-    first = W.partitionBy(*USER).orderBy("ts_ms", "event_id")
-    return (
-        exposures.select(*USER, "variant", F.row_number().over(first).alias("_n"))
-        .filter(F.col("_n") == 1)
-        .select(*USER, "variant")
-    )
+    return experiments.first_exposures(events, experiment).select(*USER, "variant")
 
 
 def _with_variant(events: Any, experiment: Experiment, etype: str) -> Any:

@@ -59,6 +59,13 @@ def spark_session() -> Iterator[Engine]:
             "spark.sql.shuffle.partitions": "4",
             "spark.default.parallelism": "2",
             "spark.driver.host": "127.0.0.1",
+            # local mode: the executors live in the driver's heap. 1 GiB (the default)
+            # ran out once late in a CI run, after thousands of queries; Spark also keeps
+            # every query's plan for its UI unless told otherwise.
+            "spark.driver.memory": "3g",
+            "spark.sql.ui.retainedExecutions": "20",
+            "spark.ui.retainedJobs": "50",
+            "spark.ui.retainedStages": "50",
         },
     )
     engine.session.sparkContext.setLogLevel("ERROR")
