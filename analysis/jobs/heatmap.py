@@ -50,6 +50,26 @@ def grid(events: Any, by: tuple[str, ...] = ()) -> Any:
     )
 
 
+USER_HASH_CHARS = 12  # hex digits of md5(user_key): 48 bits, no collision in practice
+
+
+def cell_users(events: Any) -> Any:
+    """The distinct users who clicked each cell: token, day, page, viewport_class, col, row,
+    users (sorted, distinct: the first ``USER_HASH_CHARS`` hex digits of md5(user_key)).
+    With them the overlay counts the distinct users of any region of cells exactly (a sum
+    of per-cell counts would count a user who clicked two cells twice)."""
+    F = api(events).F
+    placed = clicks(events).filter(
+        F.col("x").isNotNull() & F.col("y").isNotNull() & (F.col("viewport_w") > 0) & F.col("user_key").isNotNull()
+    )
+    user = F.substring(F.md5(F.col("user_key")), 1, USER_HASH_CHARS).alias("user")
+    return (
+        placed.select(*KEY, "viewport_class", *_cell(F, F.col("x"), F.col("y")), user)
+        .groupBy(*KEY, "viewport_class", "col", "row")
+        .agg(F.sort_array(F.collect_set("user")).alias("users"))
+    )
+
+
 def move_grid(events: Any, by: tuple[str, ...] = ()) -> Any:
     """Movement samples per cell: token, day, page, viewport_class, col, row, moves (and ``by``)."""
     F = api(events).F
@@ -179,6 +199,7 @@ def run(events: Any) -> dict[str, Any]:
     return {
         "pages": page_clicks(events),
         "grid": grid(events),
+        "cell_users": cell_users(events),
         "click_map": click_map(events),
         "scroll_depth": scroll_depth(events),
         "moves": move_grid(events),

@@ -48,3 +48,27 @@ def test_the_heat_map_image_reads_without_the_overlay(chromium, world: World):
     assert (near.min(axis=-1) > 0.9).sum() > 10, "no label near the hottest element"
     assert np.isfinite(scale)
     context.close()
+
+
+class _Results:
+    """Stored heat-map results of one day, as ``Results.data`` gives them."""
+
+    def __init__(self, data: dict):
+        self.stored = data
+
+    def data(self, job: str, token: str, days: list[str]) -> list[tuple[str, dict]]:
+        return [("2026-11-25", self.stored)] if job == "heatmap" else []
+
+
+def test_the_frame_names_the_page_width_and_height():
+    from web.dashboard import heatimage
+
+    page = "https://shop.example/p"
+    rows = [
+        {"page": page, "viewport_class": "desktop", "views": 3, "viewport_h": 800, "page_w": 1265, "page_h": 2400},
+        {"page": page, "viewport_class": "desktop", "views": 1, "viewport_h": 700, "page_w": 1900, "page_h": 3000},
+    ]
+    lay = heatimage.layout(_Results({"page_size": rows}), "t", page, ["2026-11-25"], "desktop", {})
+    assert (lay.page_w, lay.page_h, lay.viewport_h) == (1265, 2400, 800)  # medians weighted by views
+    _uri, info = heatimage.heatmap_png({(10, 20): 3}, "desktop", lay)
+    assert info["page_w"] == 1265 and info["frame"] == "page: 1265 × 2400 px"

@@ -4,9 +4,7 @@ refused."""
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
@@ -16,8 +14,6 @@ from tests.dashboard.conftest import DESKTOP, PHONE, TRAFFIC, Tab, World, artifa
 from web.dashboard import overlay
 
 pytestmark = pytest.mark.browser
-
-DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "overlay.png"
 
 # The hottest pixel of the overlay's canvas, and the alpha at a few points.
 CANVAS_PROBE = """(points) => {
@@ -72,9 +68,6 @@ def test_overlay_draws_over_the_live_page_from_the_dashboard_link(chromium, worl
     assert abs(badge_box["x"] - box["x"]) < 2 and badge_box["y"] < box["y"]
     assert "LogDig heat map" in page.locator("#logdig-overlay-bar span").inner_text()
     page.screenshot(path=str(artifacts() / "overlay-1280.png"))
-    if os.environ.get("LOGDIG_UPDATE_DOCS"):
-        DOCS_SCREENSHOT.parent.mkdir(exist_ok=True)
-        page.screenshot(path=str(DOCS_SCREENSHOT))
     assert tab.errors == []
     context.close()
 

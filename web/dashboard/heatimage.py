@@ -27,6 +27,7 @@ class Layout:
     """What the image draws besides the density, for one page and viewport class."""
 
     page_h: float | None = None  # median page height of the page views, page px
+    page_w: float | None = None  # median page width (wider than the viewport when it scrolls sideways)
     viewport_h: float | None = None  # median viewport height: the fold
     labels: list[dict] = field(default_factory=list)  # text, x (fraction of width), y (page px), clicks
 
@@ -40,13 +41,15 @@ def layout(results, token: str, page: str, days: list[str], viewport_class: str,
     for _day, data in results.data("heatmap", token, days):
         for r in data.get("page_size", []):
             if r["page"] == page and r["viewport_class"] == viewport_class:
-                sizes.append((r["views"], r.get("page_h"), r.get("viewport_h")))
+                sizes.append((r["views"], r.get("page_h"), r.get("viewport_h"), r.get("page_w")))
         for r in data.get("positions", []):
             if r["page"] == page and r["viewport_class"] == viewport_class:
                 clicks[r["selector"]] += r["clicks"]
                 sums[r["selector"]][0] += r["x"] * r["clicks"]
                 sums[r["selector"]][1] += r["y"] * r["clicks"]
-    out = Layout(page_h=_weighted_median(sizes, 1), viewport_h=_weighted_median(sizes, 2))
+    out = Layout(
+        page_h=_weighted_median(sizes, 1), viewport_h=_weighted_median(sizes, 2), page_w=_weighted_median(sizes, 3)
+    )
     for selector, n in clicks.most_common():
         label = texts.get(selector) or ""
         if label:
@@ -72,7 +75,8 @@ def heatmap_png(
     grid: dict[tuple[int, int], int], viewport_class: str, lay: Layout, unit: str = "clicks"
 ) -> tuple[str, dict]:
     """The annotated density image as a PNG data URI, and what the page needs to read it
-    (``width``, ``height``, ``scale``, ``peak``, ``page_width``, ``page_h``, ``fold``)."""
+    (``width``, ``height``, ``scale``, ``peak``, ``page_width``, ``page_w``, ``page_h``, ``fold``,
+    ``frame``: the frame's label, the page's median width and height)."""
     import matplotlib
     from matplotlib.figure import Figure
 
@@ -81,6 +85,7 @@ def heatmap_png(
     width = CLASS_WIDTH.get(viewport_class, 1280)
     h, w = image.shape
     page_px = h / scale
+    frame = f"page: {lay.page_w:.0f} × {lay.page_h:.0f} px" if lay.page_w else f"page end: {lay.page_h or 0:.0f} px"
     with matplotlib.rc_context(charts.RC):
         fig = Figure(figsize=(w / 100, h / 100), dpi=100)
         ax = fig.add_axes((0, 0, 1, 1))
@@ -102,7 +107,7 @@ def heatmap_png(
                     (1, 1), width - 2, lay.page_h - 2, fill=False, edgecolor=FRAME, linewidth=1.2, linestyle="-"
                 )
             )
-            ax.text(width - 6, lay.page_h - 8, f"page end: {lay.page_h:.0f} px", color=FRAME, ha="right", va="bottom")
+            ax.text(width - 6, lay.page_h - 8, frame, color=FRAME, ha="right", va="bottom")
         if lay.viewport_h:
             ax.axhline(lay.viewport_h, color=FOLD, linewidth=1.2, linestyle=(0, (6, 4)))
             ax.text(6, lay.viewport_h - 6, f"fold: median viewport {lay.viewport_h:.0f} px", color=FOLD, va="bottom")
@@ -144,8 +149,10 @@ def heatmap_png(
         "scale": scale,
         "peak": peak,
         "page_width": width,
+        "page_w": lay.page_w,
         "page_h": lay.page_h,
         "fold": lay.viewport_h,
+        "frame": frame if lay.page_h else None,
     }
     return charts.data_uri(buf.getvalue(), "image/png"), info
 

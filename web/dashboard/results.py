@@ -258,27 +258,6 @@ def page_detail(results: Results, token: str, page: str, days: list[str], viewpo
     return detail
 
 
-def overlay_data(results: Results, token: str, page: str, days: list[str]) -> dict:
-    """What the on-page overlay draws: the grid of every viewport class and the click map."""
-    grids: dict[str, Counter] = defaultdict(Counter)
-    selectors: Counter = Counter()
-    rage: Counter = Counter()
-    for _day, data in results.data("heatmap", token, days):
-        for r in data.get("grid", []):
-            if r["page"] == page:
-                grids[r["viewport_class"]][(int(r["col"]), int(r["row"]))] += r["clicks"]
-        for r in data.get("click_map", []):
-            if r["page"] == page:
-                selectors[r["selector"]] += r["clicks"]
-                rage[r["selector"]] += r.get("rage_clicks") or 0
-    return {
-        "columns": GRID_COLUMNS,
-        "row_px": ROW_PX,
-        "grids": {vc: [[c, r, n] for (c, r), n in sorted(g.items())] for vc, g in grids.items()},
-        "click_map": [{"selector": s, "clicks": n, "rage_clicks": rage[s]} for s, n in selectors.most_common(200)],
-    }
-
-
 # ---------------------------------------------------------------- pipeline health
 
 

@@ -1,292 +1,421 @@
 /*
- * LogDig heat-map overlay: draws a page's click density and per-element click counts
- * over the live page, aligned to its layout at the current width.
+ * LogDig heat-map overlay: draws a page's clicks, movement, dead clicks, attention and
+ * scroll reach over the live page, aligned to its layout at the current width, with a
+ * panel to switch the layers, pick a layout class and an experiment variant, and measure
+ * a region (its clicks, distinct users and share of the page's clicks).
  *
  * Loaded by the tracker when the page URL carries ?logdig_overlay=<signed>, from the
- * collector that serves this file (COLLECTOR/overlay.js). It fetches
- * COLLECTOR/overlay/data?sig=<signed> (CORS, no cookies); a forged or expired value
- * gets 403 and the overlay shows the reason instead of a heat map.
+ * collector that serves this file (COLLECTOR/overlay.js, with overlay-layers.js, the
+ * drawing, in one function: see web/dashboard/overlay.py). It fetches
+ * COLLECTOR/overlay/data?sig=<signed>[&viewport=...][&variant=...] (CORS, no cookies); a
+ * forged or expired value gets 403 and the overlay shows the reason instead of a heat map.
  *
- * Grid cells are GRID columns of the viewport width by row_px page pixels (see
- * analysis/jobs/heatmap.py), so a cell is drawn at (col / columns * innerWidth,
- * row * row_px): the same place on a phone and on a wide screen. Everything it adds to
- * the page lives in shadow roots (the host page's CSS stays out), carries
- * data-logdig-ignore (the tracker does not record clicks on it), and gets its text
- * through textContent only: selectors and counts come from event data.
+ * Everything it adds to the page lives in shadow roots (the host page's CSS stays out),
+ * carries data-logdig-ignore (the tracker does not record clicks on it), and gets its text
+ * through textContent only: selectors and counts come from event data. Handlers catch
+ * their own errors: the overlay never throws into the page.
  *
  * The link is signed for one page. When a single-page app moves to another URL (pushState,
  * popstate, hashchange), the overlay draws again; on another page it hides the heat map and
  * says so, and it comes back when the app returns to the page.
  */
-(function (w, d) {
-  'use strict';
-  var ROOT_ID = 'logdig-overlay';
-  var script = d.currentScript;
-  var sig = new URLSearchParams(w.location.search).get('logdig_overlay');
-  if (!sig || !script || d.getElementById(ROOT_ID)) return;
+var ROOT_ID = 'logdig-overlay';
+var script = d.currentScript;
+var sig = new URLSearchParams(w.location.search).get('logdig_overlay');
+var LAYERS = [
+  ['clicks', 'Clicks'],
+  ['moves', 'Moves'],
+  ['dead', 'Dead clicks'],
+  ['attention', 'Attention'],
+  ['scroll', 'Scroll reach']
+];
+var CLASSES = ['desktop', 'tablet', 'mobile'];
 
-  var data = null;
-  var root = null;
-  var shown = true;
+var data = null;
+var root = null;
+var shown = true;
+var on = {clicks: true, moves: false, dead: false, attention: false, scroll: false};
+var pick = {viewport: '', variant: ''};
+var measuring = false; // the rectangle tool is on
+var rect = null; // the last region measured, in page pixels
+var status = '';
+var asked = 0; // the latest request: an older answer that arrives late is dropped
 
-  function el(tag, style, text) {
-    var e = d.createElement(tag);
-    e.setAttribute('data-logdig-ignore', '');
-    Object.assign(e.style, style);
-    if (text != null) e.textContent = text;
-    return e;
-  }
+function el(tag, style, text) {
+  var e = d.createElement(tag);
+  e.setAttribute('data-logdig-ignore', '');
+  Object.assign(e.style, style || {});
+  if (text != null) e.textContent = text;
+  return e;
+}
 
-  // The page as the analysis names it (analysis/schema.py normalise_url): no query, no
-  // fragment, no trailing slashes.
-  function pageOf(href) {
-    var base = href.split('?')[0].split('#')[0];
-    return base.replace(/\/+$/, '') || base;
-  }
-
-  function viewportClass(width) {
-    return width < 768 ? 'mobile' : width < 1024 ? 'tablet' : 'desktop';
-  }
-
-  // 256 colours from transparent blue through green and yellow to red.
-  function palette() {
-    var c = el('canvas').getContext('2d');
-    c.canvas.width = 256;
-    c.canvas.height = 1;
-    var g = c.createLinearGradient(0, 0, 256, 0);
-    g.addColorStop(0.0, 'rgb(0,0,255)');
-    g.addColorStop(0.35, 'rgb(0,255,255)');
-    g.addColorStop(0.55, 'rgb(0,255,0)');
-    g.addColorStop(0.75, 'rgb(255,255,0)');
-    g.addColorStop(1.0, 'rgb(255,0,0)');
-    c.fillStyle = g;
-    c.fillRect(0, 0, 256, 1);
-    return c.getImageData(0, 0, 256, 1).data;
-  }
-
-  function drawHeat(canvas, cells, columns, rowPx, width) {
-    var ctx = canvas.getContext('2d', {willReadFrequently: true});
-    var max = 0;
-    cells.forEach(function (c) {
-      max = Math.max(max, c[2]);
-    });
-    if (!max) return 0;
-    var cellW = width / columns;
-    var radius = Math.max(cellW, rowPx) * 1.5;
-    // Density as alpha: each cell a soft disc, weighted by its share of the busiest cell.
-    cells.forEach(function (c) {
-      var x = (c[0] + 0.5) * cellW;
-      var y = (c[1] + 0.5) * rowPx;
-      var g = ctx.createRadialGradient(x, y, 0, x, y, radius);
-      g.addColorStop(0, 'rgba(0,0,0,' + Math.min(1, c[2] / max) + ')');
-      g.addColorStop(1, 'rgba(0,0,0,0)');
-      ctx.fillStyle = g;
-      ctx.fillRect(x - radius, y - radius, 2 * radius, 2 * radius);
-    });
-    // Colourise: alpha picks the colour, and stays (scaled) as transparency.
-    var img = ctx.getImageData(0, 0, canvas.width, canvas.height);
-    var px = img.data;
-    var colours = palette();
-    for (var i = 3; i < px.length; i += 4) {
-      var a = px[i];
-      if (!a) continue;
-      px[i - 3] = colours[a * 4];
-      px[i - 2] = colours[a * 4 + 1];
-      px[i - 1] = colours[a * 4 + 2];
-      px[i] = Math.min(210, a * 1.5);
-    }
-    ctx.putImageData(img, 0, 0);
-    return cells.length;
-  }
-
-  function badges(layer, clickMap) {
-    var n = 0;
-    clickMap.slice(0, 100).forEach(function (item) {
-      var target = null;
+// Runs f, and never lets an error reach the page: it shows in the panel instead.
+function safe(f) {
+  return function () {
+    try {
+      return f.apply(this, arguments);
+    } catch (e) {
+      status = 'LogDig overlay error: ' + (e && e.message);
       try {
-        target = d.querySelector(item.selector);
-      } catch (e) {
-        return; // not a selector this browser understands
+        panel();
+      } catch (e2) {
+        /* nothing more to do */
       }
-      if (!target) return;
-      var r = target.getBoundingClientRect();
-      if (!r.width && !r.height) return;
-      var label = item.clicks + (item.clicks === 1 ? ' click' : ' clicks');
-      if (item.rage_clicks) label += ' · ' + item.rage_clicks + ' rage';
-      var b = el(
-        'span',
-        {
-          position: 'absolute',
-          left: r.left + w.scrollX + 'px',
-          top: Math.max(0, r.top + w.scrollY - 18) + 'px',
-          font: '600 11px/16px system-ui, sans-serif',
-          padding: '0 5px',
-          borderRadius: '8px',
-          background: item.rage_clicks ? '#c53030' : '#1a202c',
-          color: '#fff',
-          whiteSpace: 'nowrap'
-        },
-        label
-      );
-      b.className = 'logdig-badge';
-      b.setAttribute('data-selector', item.selector);
-      b.setAttribute('data-clicks', String(item.clicks));
-      layer.appendChild(b);
-      n++;
-    });
-    return n;
-  }
+    }
+  };
+}
 
-  function toolbar(text) {
-    var bar = el('div', {
-      position: 'fixed',
-      right: '12px',
-      bottom: '12px',
-      zIndex: '2147483647',
-      background: '#1a202c',
-      color: '#fff',
-      font: '13px/1.4 system-ui, sans-serif',
-      padding: '8px 10px',
-      borderRadius: '6px',
-      boxShadow: '0 2px 8px rgba(0,0,0,.3)',
-      maxWidth: 'calc(100vw - 24px)',
-      pointerEvents: 'auto'
-    });
-    bar.id = ROOT_ID + '-bar';
-    // A shadow root keeps the host page's CSS (button { position: absolute } ...) out.
-    bar.ui = bar.attachShadow({mode: 'open'});
-    bar.ui.appendChild(el('span', {}, text));
+// The page as the analysis names it (analysis/schema.py normalise_url): no query, no
+// fragment, no trailing slashes.
+function pageOf(href) {
+  var base = href.split('?')[0].split('#')[0];
+  return base.replace(/\/+$/, '') || base;
+}
+
+function viewportClass(width) {
+  return width < 768 ? 'mobile' : width < 1024 ? 'tablet' : 'desktop';
+}
+
+function geometry() {
+  var width = w.innerWidth;
+  var de = d.documentElement;
+  return {
+    width: width,
+    pageW: Math.max(de.scrollWidth, width),
+    pageH: Math.min(Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0), 16384),
+    cls: pick.viewport || viewportClass(width)
+  };
+}
+
+function render() {
+  if (root) root.remove();
+  // A single-page app may have moved on to another page: its heat map is not this one's.
+  here = w.location.href;
+  var away = pageOf(here) !== data.page;
+  var g = geometry();
+  var cells = data.grids[g.cls] || [];
+  root = el('div', {
+    position: 'absolute',
+    left: '0',
+    top: '0',
+    width: g.pageW + 'px',
+    height: g.pageH + 'px',
+    pointerEvents: 'none',
+    zIndex: '2147483646',
+    display: shown && !away ? 'block' : 'none'
+  });
+  root.id = ROOT_ID;
+  var layer = root.attachShadow({mode: 'open'});
+  var counts = {cells: 0, badges: 0, moves: 0, dead: 0, attention: 0, reach: 0};
+  if (on.clicks) {
+    var heat = heatCanvas('clicks', cells, data.columns, data.row_px, g.width, g.pageW, g.pageH, HEAT);
+    layer.appendChild(heat);
+    counts.cells = heat.drawn;
+  }
+  if (on.moves) {
+    var moved = heatCanvas('moves', data.moves[g.cls] || [], data.columns, data.row_px, g.width, g.pageW, g.pageH, MOVES);
+    layer.appendChild(moved);
+    counts.moves = moved.drawn;
+  }
+  if (on.attention) counts.attention = attentionBands(layer, data.attention[g.cls] || [], g.pageW, g.pageH);
+  if (on.scroll) counts.reach = scrollLines(layer, data.scroll_reach, g.pageW, g.pageH);
+  if (on.clicks) counts.badges = clickBadges(layer, data.click_map);
+  if (on.dead) counts.dead = deadMarks(layer, data.click_map);
+  if (rect) layer.appendChild(regionBox(rect));
+  if (measuring) layer.appendChild(catcher(g));
+  root.setAttribute('data-viewport-class', g.cls);
+  root.setAttribute('data-cells', String(counts.cells));
+  root.setAttribute('data-badges', String(counts.badges));
+  root.setAttribute('data-moves', String(counts.moves));
+  root.setAttribute('data-dead', String(counts.dead));
+  root.setAttribute('data-attention', String(counts.attention));
+  root.setAttribute('data-reach', String(counts.reach));
+  if (away) root.setAttribute('data-away', '');
+  d.body.appendChild(root);
+  panel();
+}
+
+// The rectangle tool: a transparent sheet over the page that takes the drag (so the page
+// under it is not clicked), and draws the rectangle as it grows.
+function catcher(g) {
+  var sheet = el('div', {
+    position: 'absolute',
+    left: '0',
+    top: '0',
+    width: g.pageW + 'px',
+    height: g.pageH + 'px',
+    pointerEvents: 'auto',
+    cursor: 'crosshair'
+  });
+  sheet.className = 'logdig-catcher';
+  var start = null;
+  var box = null;
+  function corners(e) {
+    return {
+      left: Math.min(start.x, e.pageX),
+      top: Math.min(start.y, e.pageY),
+      right: Math.max(start.x, e.pageX),
+      bottom: Math.max(start.y, e.pageY)
+    };
+  }
+  sheet.addEventListener(
+    'mousedown',
+    safe(function (e) {
+      e.preventDefault();
+      start = {x: e.pageX, y: e.pageY};
+      if (box) box.remove();
+      box = regionBox(corners(e));
+      sheet.appendChild(box);
+    })
+  );
+  sheet.addEventListener(
+    'mousemove',
+    safe(function (e) {
+      if (!start) return;
+      var r = corners(e);
+      Object.assign(box.style, {
+        left: r.left + 'px',
+        top: r.top + 'px',
+        width: r.right - r.left + 'px',
+        height: r.bottom - r.top + 'px'
+      });
+    })
+  );
+  sheet.addEventListener(
+    'mouseup',
+    safe(function (e) {
+      if (!start) return;
+      rect = corners(e);
+      start = null;
+      measuring = false;
+      render();
+    })
+  );
+  return sheet;
+}
+
+function regionBox(r) {
+  var box = el('div', {
+    position: 'absolute',
+    left: r.left + 'px',
+    top: r.top + 'px',
+    width: r.right - r.left + 'px',
+    height: r.bottom - r.top + 'px',
+    border: '2px solid #d53f8c',
+    background: 'rgba(213,63,140,.12)',
+    boxSizing: 'border-box'
+  });
+  box.className = 'logdig-region';
+  return box;
+}
+
+function button(label, onClick) {
+  var b = el('button', {marginLeft: '8px', font: 'inherit', cursor: 'pointer'}, label);
+  b.type = 'button';
+  b.addEventListener('click', safe(onClick));
+  return b;
+}
+
+function choice(name, label, options, value, onChange) {
+  var wrap = el('label', {marginRight: '10px'}, label + ' ');
+  var s = el('select', {font: 'inherit'});
+  s.name = name;
+  options.forEach(function (o) {
+    var opt = el('option', {}, o[1]);
+    opt.value = o[0];
+    s.appendChild(opt);
+  });
+  s.value = value;
+  s.addEventListener('change', safe(onChange));
+  wrap.appendChild(s);
+  return wrap;
+}
+
+function row(style) {
+  return el('div', Object.assign({marginTop: '6px'}, style || {}));
+}
+
+// The panel: bottom right, in its own shadow root (the host page's CSS stays out).
+function panel(text) {
+  var bar = d.getElementById(ROOT_ID + '-bar');
+  if (bar) bar.remove();
+  bar = el('div', {
+    position: 'fixed',
+    right: '12px',
+    bottom: '12px',
+    zIndex: '2147483647',
+    background: '#1a202c',
+    color: '#fff',
+    font: '13px/1.4 system-ui, sans-serif',
+    padding: '8px 10px',
+    borderRadius: '6px',
+    boxShadow: '0 2px 8px rgba(0,0,0,.3)',
+    maxWidth: 'calc(100vw - 44px)',
+    pointerEvents: 'auto'
+  });
+  bar.id = ROOT_ID + '-bar';
+  var ui = bar.attachShadow({mode: 'open'});
+  d.body.appendChild(bar);
+  var away = data && pageOf(w.location.href) !== data.page;
+  if (text || !data || away) {
+    ui.appendChild(el('span', {}, text || 'LogDig heat map of ' + data.page + ': this is another page. Open its overlay from the dashboard.'));
+    ui.appendChild(button('Close', close));
     return bar;
   }
-
-  function button(label, onClick) {
-    var b = el('button', {marginLeft: '8px', font: 'inherit', cursor: 'pointer'}, label);
-    b.type = 'button';
-    b.addEventListener('click', onClick);
-    return b;
-  }
-
-  function render() {
-    if (root) root.remove();
-    // A single-page app may have moved on to another page: its heat map is not this one's.
-    here = w.location.href;
-    var away = pageOf(here) !== data.page;
-    var width = w.innerWidth;
-    var de = d.documentElement;
-    var pageW = Math.max(de.scrollWidth, width);
-    var pageH = Math.min(Math.max(de.scrollHeight, d.body ? d.body.scrollHeight : 0), 16384);
-    var cls = viewportClass(width);
-    var cells = data.grids[cls] || [];
-    root = el('div', {
-      position: 'absolute',
-      left: '0',
-      top: '0',
-      width: pageW + 'px',
-      height: pageH + 'px',
-      pointerEvents: 'none',
-      zIndex: '2147483646',
-      display: shown && !away ? 'block' : 'none'
+  var g = geometry();
+  var total = (data.grids[g.cls] || []).reduce(function (s, c) {
+    return s + c[2];
+  }, 0);
+  var who = data.variant ? ' · variant ' + data.variant : '';
+  ui.appendChild(el('span', {}, 'LogDig heat map · ' + g.cls + who + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to));
+  ui.appendChild(button(shown ? 'Hide' : 'Show', function () {
+    shown = !shown;
+    render();
+  }));
+  ui.appendChild(button('Close', close));
+  var layers = row();
+  LAYERS.forEach(function (l) {
+    var label = el('label', {marginRight: '10px', whiteSpace: 'nowrap'});
+    var box = el('input', {verticalAlign: 'middle'});
+    box.type = 'checkbox';
+    box.name = l[0];
+    box.checked = on[l[0]];
+    box.addEventListener('change', safe(function () {
+      on[l[0]] = box.checked;
+      render();
+    }));
+    label.appendChild(box);
+    label.appendChild(d.createTextNode(' ' + l[1]));
+    layers.appendChild(label);
+  });
+  ui.appendChild(layers);
+  var picks = row();
+  var classes = [['', 'this width (' + viewportClass(w.innerWidth) + ')']].concat(CLASSES.map(function (c) {
+    return [c, c];
+  }));
+  picks.appendChild(choice('viewport', 'Layout', classes, pick.viewport, function () {
+    pick.viewport = this.value;
+    load();
+  }));
+  var variants = [['', 'all visitors']];
+  Object.keys(data.experiments || {}).forEach(function (name) {
+    data.experiments[name].forEach(function (v) {
+      variants.push([name + ':' + v, name + ': ' + v]);
     });
-    root.id = ROOT_ID;
-    var layer = root.attachShadow({mode: 'open'});
-    var canvas = el('canvas', {position: 'absolute', left: '0', top: '0', width: pageW + 'px', height: pageH + 'px'});
-    canvas.width = pageW;
-    canvas.height = pageH;
-    layer.appendChild(canvas);
-    var drawn = drawHeat(canvas, cells, data.columns, data.row_px, width);
-    var labelled = badges(layer, data.click_map);
-    root.setAttribute('data-viewport-class', cls);
-    root.setAttribute('data-cells', String(drawn));
-    root.setAttribute('data-badges', String(labelled));
-    if (away) root.setAttribute('data-away', '');
-    d.body.appendChild(root);
-    var total = cells.reduce(function (s, c) {
-      return s + c[2];
-    }, 0);
-    var bar = d.getElementById(ROOT_ID + '-bar');
-    if (bar) bar.remove();
-    if (away) {
-      bar = toolbar('LogDig heat map of ' + data.page + ': this is another page. Open its overlay from the dashboard.');
-    } else {
-      bar = toolbar('LogDig heat map · ' + cls + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to);
-      bar.ui.appendChild(
-        button(shown ? 'Hide' : 'Show', function () {
-          shown = !shown;
-          render();
-        })
-      );
-    }
-    bar.ui.appendChild(
-      button('Close', function () {
-        root.remove();
-        bar.remove();
-        w.removeEventListener('resize', onResize);
-        w.removeEventListener('popstate', onNavigate);
-        w.removeEventListener('hashchange', onNavigate);
-        clearInterval(watch);
-        clearTimeout(timer);
-      })
-    );
-    d.body.appendChild(bar);
+  });
+  picks.appendChild(choice('variant', 'Variant', variants, pick.variant, function () {
+    pick.variant = this.value;
+    load();
+  }));
+  var tool = button(measuring ? 'Drag over the page…' : 'Measure a region', function () {
+    measuring = !measuring;
+    render();
+  });
+  tool.name = 'measure';
+  picks.appendChild(tool);
+  ui.appendChild(picks);
+  var out = el('output', {display: 'block', marginTop: '6px'});
+  out.name = 'region';
+  if (rect) {
+    var s = regionStats(data.grids[g.cls] || [], data.columns, data.row_px, g.width, rect, data.users);
+    var users = s.users === null ? (data.variant ? 'users not kept per variant' : 'users not computed for these days') : s.users + (s.users === 1 ? ' user' : ' users');
+    out.textContent = 'Region: ' + s.clicks + ' clicks · ' + users + ' · ' + (s.share * 100).toFixed(1) + '% of the page\u2019s clicks';
+    out.setAttribute('data-clicks', String(s.clicks));
+    out.setAttribute('data-users', s.users === null ? '' : String(s.users));
+    out.setAttribute('data-share', s.share.toFixed(4));
+    ui.appendChild(out);
   }
+  var note = status || (data.variant ? 'A variant has click and movement maps only.' : '');
+  if (note) ui.appendChild(el('div', {marginTop: '6px', color: '#fbd38d'}, note));
+  return bar;
+}
 
-  function notice(text) {
-    var bar = toolbar(text);
-    bar.style.background = '#c53030';
-    bar.setAttribute('role', 'alert');
-    bar.ui.appendChild(
-      button('Close', function () {
-        bar.remove();
-      })
-    );
-    d.body.appendChild(bar);
-  }
+function close() {
+  if (root) root.remove();
+  var bar = d.getElementById(ROOT_ID + '-bar');
+  if (bar) bar.remove();
+  w.removeEventListener('resize', onResize);
+  w.removeEventListener('popstate', onNavigate);
+  w.removeEventListener('hashchange', onNavigate);
+  clearInterval(watch);
+  clearTimeout(timer);
+}
 
-  function whenReady(f) {
-    if (d.body) f();
-    else d.addEventListener('DOMContentLoaded', f);
-  }
+function notice(text) {
+  var bar = panel(text);
+  bar.style.background = '#c53030';
+  bar.setAttribute('role', 'alert');
+}
 
-  var timer = 0;
-  function onResize() {
-    clearTimeout(timer);
-    timer = setTimeout(render, 150);
-  }
+function whenReady(f) {
+  if (d.body) f();
+  else d.addEventListener('DOMContentLoaded', f);
+}
 
-  // Navigation without a load (pushState has no event): draw again when the URL changes,
-  // a moment later so the app has drawn the new page.
-  var here = '';
-  var watch = 0;
-  function onNavigate() {
-    if (w.location.href !== here) onResize();
-  }
+var timer = 0;
+function onResize() {
+  clearTimeout(timer);
+  timer = setTimeout(safe(render), 150);
+}
 
+// Navigation without a load (pushState has no event): draw again when the URL changes,
+// a moment later so the app has drawn the new page.
+var here = '';
+var watch = 0;
+function onNavigate() {
+  if (w.location.href !== here) onResize();
+}
+
+// Fetch the data for the current picks; the first answer starts the overlay, later ones
+// (a picker changed) draw again. A refusal of a pick keeps what is drawn and says why.
+function load() {
   var url = new URL('overlay/data', script.src);
   url.searchParams.set('sig', sig);
-  fetch(url, {credentials: 'omit', cache: 'no-store'})
+  if (pick.viewport) url.searchParams.set('viewport', pick.viewport);
+  if (pick.variant) url.searchParams.set('variant', pick.variant);
+  status = data ? 'Loading…' : '';
+  if (data) panel();
+  var mine = ++asked;
+  return fetch(url, {credentials: 'omit', cache: 'no-store'})
     .then(function (r) {
       return r.json().then(function (body) {
         return {ok: r.ok, body: body};
       });
     })
-    .then(function (res) {
-      if (!res.ok) {
-        return whenReady(function () {
-          notice('LogDig overlay refused: ' + (res.body.error || 'invalid link'));
-        });
-      }
-      data = res.body;
-      whenReady(render);
-      w.addEventListener('resize', onResize);
-      w.addEventListener('popstate', onNavigate);
-      w.addEventListener('hashchange', onNavigate);
-      watch = setInterval(onNavigate, 500);
-      // Images and fonts that load later move things: draw again once the page is loaded.
-      if (d.readyState !== 'complete') w.addEventListener('load', render);
-    })
+    .then(
+      safe(function (res) {
+        if (mine !== asked) return;
+        if (!res.ok && !data) {
+          return whenReady(function () {
+            notice('LogDig overlay refused: ' + (res.body.error || 'invalid link'));
+          });
+        }
+        if (!res.ok) {
+          status = 'Not shown: ' + (res.body.error || 'refused');
+          return panel();
+        }
+        var first = !data;
+        data = res.body;
+        status = '';
+        rect = null;
+        whenReady(safe(render));
+        if (!first) return;
+        w.addEventListener('resize', onResize);
+        w.addEventListener('popstate', onNavigate);
+        w.addEventListener('hashchange', onNavigate);
+        watch = setInterval(safe(onNavigate), 500);
+        // Images and fonts that load later move things: draw again once the page is loaded.
+        if (d.readyState !== 'complete') w.addEventListener('load', safe(render));
+      })
+    )
     .catch(function () {
       whenReady(function () {
-        notice('LogDig overlay: the collector could not be reached.');
+        if (data) {
+          status = 'LogDig overlay: the collector could not be reached.';
+          panel();
+        } else notice('LogDig overlay: the collector could not be reached.');
       });
     });
-})(window, document);
+}
+
+if (sig && script && !d.getElementById(ROOT_ID)) load();
