@@ -36,8 +36,9 @@ from worker.jobs import analysis_available
 
 log = logging.getLogger("logdig.dev")
 
-# A first look should show data within seconds, not the production 60 s / 300 s.
-DEV_DEFAULTS = {"flush_interval": 5, "max_wait": 10}
+# A first look should show data within seconds, not the production 60 s / 300 s / 120 s:
+# a click is in the day tables within 10 + 5 + 10 s and one analysis.
+DEV_DEFAULTS = {"flush_interval": 5, "max_wait": 10, "analyze_today_interval": 10}
 SAVE_EVERY = 1.0  # seconds between checks for changed definitions
 
 
@@ -58,7 +59,9 @@ def demo_token(sites: Sites, data_dir: str) -> str:
 
 
 class Schedule(threading.Thread):
-    """Flush every LOGDIG_FLUSH_INTERVAL; compact closed days and analyse every LOGDIG_ANALYZE_INTERVAL."""
+    """Flush every LOGDIG_FLUSH_INTERVAL; compact closed days and analyse every LOGDIG_ANALYZE_INTERVAL;
+    between those, today and yesterday again every LOGDIG_ANALYZE_TODAY_INTERVAL when their objects changed
+    (scheduler/cron.py, the same jobs)."""
 
     def __init__(self, flusher: Flusher, settings: Settings):
         super().__init__(name="logdig-schedule", daemon=True)
@@ -67,6 +70,7 @@ class Schedule(threading.Thread):
 
     def run(self) -> None:
         next_analysis = time.monotonic() + self.settings.flush_interval
+        next_fresh = next_analysis
         while not self.stopping.wait(self.settings.flush_interval):
             try:
                 report = self.flusher.flush()
@@ -90,6 +94,27 @@ class Schedule(threading.Thread):
                     run_scheduled(self.settings, redis=self.flusher.queue.redis, store=self.flusher.store)
                 except Exception:
                     log.exception("analysis failed")
+            elif analysis_available() and self.settings.analyze_today_interval and time.monotonic() >= next_fresh:
+                next_fresh = time.monotonic() + self.settings.analyze_today_interval
+                try:
+                    from analysis.scheduled import run_fresh
+
+                    run_fresh(self.settings, redis=self.flusher.queue.redis, store=self.flusher.store)
+                except Exception:
+                    log.exception("analysis of today failed")
+
+
+def refresh_runner(settings: Settings, redis, store):
+    """What the dashboard calls for "Refresh now" when there is no rq worker: the worker's
+    own job (worker.jobs.refresh), in a thread; it records its outcome and frees the lock."""
+    from worker.jobs import refresh
+
+    def run(token: str, run_id: str) -> None:
+        threading.Thread(
+            target=refresh, args=(token, run_id, settings, redis, store), name="logdig-refresh", daemon=True
+        ).start()
+
+    return run
 
 
 class Keeper(threading.Thread):
@@ -180,6 +205,8 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
 
     app = create_app(settings, redis=redis, store=store)
     app.config["LOGDIG_DEMO_TOKEN"] = token
+    # no rq worker here: the dashboard's "Refresh now" runs in a thread of this process
+    app.extensions["logdig"]["refresh_runner"] = refresh_runner(settings, redis, store)
     server = make_server(host, port, app, threaded=True)
     base = f"http://{host}:{server.server_port}"
     flusher = Flusher(EventQueue(redis), store, settings)

@@ -187,10 +187,11 @@ def worker(burst: bool) -> None:
     """Run the RQ worker that executes flush and analysis jobs."""
     from rq import Worker
 
-    from worker.jobs import QUEUE_NAME
+    from worker.jobs import QUEUE_NAME, preload
 
     redis = redis_for(settings(dev=False))
     redis.ping()
+    preload()  # each job runs in a fork of this process: the analysis is imported once, here
     keep_running(lambda: Worker([QUEUE_NAME], connection=redis).work(burst=burst, with_scheduler=False), "worker")
 
 

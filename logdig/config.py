@@ -92,6 +92,13 @@ SETTINGS: dict[str, Setting] = {
         "`on`: dashboard cookies only over https (and http://localhost); `off` for plain http on a private network",
     ),
     "analyze_interval": Setting("LOGDIG_ANALYZE_INTERVAL", 900, "seconds between scheduled analysis runs"),
+    "analyze_today_interval": Setting(
+        "LOGDIG_ANALYZE_TODAY_INTERVAL",
+        120,
+        "seconds between checks that analyse today (and yesterday) again when their objects changed, so a click "
+        "reaches the dashboard within 10 minutes; 0 turns it off",
+        0,
+    ),
     "admin_password": Setting("LOGDIG_ADMIN_PASSWORD", "", "password for the dashboard's admin pages"),
 }
 
@@ -163,6 +170,7 @@ class Settings:
     drop_bots: str = "off"
     cookie_secure: str = "on"
     analyze_interval: int = 900
+    analyze_today_interval: int = 120
     admin_password: str = field(default="", repr=False)
 
     @classmethod

@@ -35,6 +35,9 @@ SEEN = PREFIX + "seen:"  # + window number: a set of (token, event_id) digests
 RATE = PREFIX + "rate:"  # + scope + ":" + who, a fixed-window counter
 DEFINITIONS = PREFIX + "definitions:"  # + kind ("funnel", "experiment"), for analysis
 LIVE = PREFIX + "live:"  # + token + ":" + minute: the live layer's counters (logdig.live)
+REFRESH = PREFIX + "refresh:"  # + token: the dashboard's running "Refresh now", a lock (logdig.refresh)
+REFRESHED = PREFIX + "refreshed:"  # + token: the last "Refresh now"'s outcome (logdig.refresh)
+JOBS = "logdig"  # the rq queue (rq:queue:logdig) the worker serves: flush, analysis, refresh jobs
 # What a user defines, as opposed to traffic: `logdig dev` saves these across restarts.
 DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment", DEFINITIONS + "goal")
 

@@ -10,7 +10,7 @@ Routes:
 
 Modules: ``auth`` (login, session, CSRF), ``results`` (the one adapter that reads
 result objects), ``charts`` (matplotlib, server side), ``views``, ``definitions``
-(funnel and experiment forms), ``goals`` (custom events and goals, their form), ``health``, ``live`` (the Live page and its JSON), ``export`` (CSV) and ``overlay``.
+(funnel and experiment forms), ``goals`` (custom events and goals, their form), ``health``, ``live`` (the Live page and its JSON), ``refresh`` (the "Refresh now" button), ``export`` (CSV) and ``overlay``.
 Everything a browser sent is attacker-controlled and rendered through Jinja's
 autoescaping; nothing user-supplied is marked safe.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from web.dashboard import auth, definitions, export, goals, health, live, overlay, views
+from web.dashboard import auth, definitions, export, goals, health, live, overlay, refresh, views
 from web.dashboard.tables import cell_text, visible_controls
 
 bp = Blueprint("dashboard", __name__)
@@ -39,6 +39,7 @@ definitions.register(ui)
 goals.register(ui)
 health.register(ui)
 live.register(ui)
+refresh.register(ui)
 export.register(ui)
 
 bp.register_blueprint(ui)

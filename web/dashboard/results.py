@@ -71,6 +71,13 @@ class Results:
                 self._cache[key] = (now, doc)
         return doc
 
+    def forget(self, token: str) -> None:
+        """Drop the cached documents of ``token`` (a "Refresh now" rewrote them)."""
+        part = f"/{token}/"
+        with self._lock:
+            for key in [k for k in self._cache if part in k]:
+                del self._cache[key]
+
     def doc(self, job: str, token: str, day: str) -> dict | None:
         return self._get(results_key(job, token, day))
 

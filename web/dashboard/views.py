@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
-from web.dashboard import charts, compare, results, timefmt, traffic
+from web.dashboard import charts, compare, refresh, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
@@ -253,6 +253,7 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
 
 def overview():
     f = filters()
+    refresh.sync_cache(f.token)
     context, tables = build_overview(f)
     return render_template("dashboard/overview.html", view="overview", f=f, sites=sites(), tables=tables, **context)
 
@@ -356,6 +357,7 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
 
 def page():
     f = filters()
+    refresh.sync_cache(f.token)
     context, tables = build_page(f)
     from web.dashboard.overlay import overlay_link
 
