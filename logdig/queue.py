@@ -411,3 +411,28 @@ def shared_secret(redis: Redis) -> bytes:
     """A random key made once and shared by every process (SET NX keeps the first)."""
     redis.set(SECRET, secrets.token_hex(32), nx=True)
     return redis.get(SECRET)
+
+
+SEGMENT_LOCK = PREFIX + "segment:"  # + token: the site's running filtered computation (web.dashboard.segments)
+
+# KEYS: lock. ARGV: the holder's value. Deletes the lock only if it is still that holder's.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class SegmentLocks:
+    """One filtered (on-demand) computation at a time per site, across every web worker.
+    A lock expires by itself, so a worker that dies mid-computation blocks nothing for long."""
+
+    def __init__(self, redis: Redis):
+        self.redis = redis
+
+    def acquire(self, token: str, seconds: int) -> str | None:
+        """A holder value when the lock was free (keep it for :meth:`release`), else None."""
+        value = secrets.token_hex(8)
+        return value if self.redis.set(SEGMENT_LOCK + token, value, nx=True, ex=seconds) else None
+
+    def release(self, token: str, value: str) -> None:
+        self.redis.eval(_UNLOCK, 1, SEGMENT_LOCK + token, value)

@@ -52,6 +52,12 @@ def results_key(job: str, token: str, day: date | str) -> str:
     return f"{RESULTS_PREFIX}{job}/{token}/{day}.json"
 
 
+def segment_key(token: str, digest: str) -> str:
+    """A site's results for one date range and filter, computed on demand (the dashboard's
+    filtered views cache them here; ``digest`` names the range and filter)."""
+    return f"{RESULTS_PREFIX}_segments/{quote(token, safe='')}/{digest}.json"
+
+
 LAKE_EVENTS = "lake/events"  # spark.read.parquet(".../lake/events") reads the whole table
 LAKE_MANIFESTS = "lake/_manifests/"
 LAKE_PART = re.compile(r"^lake/events/day=(\d{4}-\d{2}-\d{2})/token=([^/]+)/part-([0-9a-f]{64})\.parquet$")

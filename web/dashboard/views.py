@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, render_template, request
 
+from analysis.filters import Filter
 from web.dashboard import charts, compare, refresh, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
@@ -36,11 +37,13 @@ def store():
 
 
 def reader() -> results.Results:
-    """One Results (and its cache) per app."""
+    """One Results (and its cache) per app; on a filtered view, that view's (web.dashboard.segments)."""
+    from web.dashboard import segments
+
     extensions = current_app.extensions
     if "logdig_dashboard" not in extensions:
         extensions["logdig_dashboard"] = results.Results(store())
-    return extensions["logdig_dashboard"]
+    return segments.current(extensions["logdig_dashboard"])
 
 
 @dataclass
@@ -54,9 +57,14 @@ class Filters:
     notes: list[str] = field(default_factory=list)  # how the range asked for was changed
     future: bool = False  # the whole range is after today
     known_token: bool = True
+    segment: Filter = field(default_factory=Filter)  # analysis.filters: kept in every link
+
+    def nav_args(self) -> dict:
+        """What the links between views carry: the site, the range and the filter."""
+        return {"token": self.token, "from": self.start.isoformat(), "to": self.end.isoformat(), **self.segment.args()}
 
     def args(self, **extra: str) -> dict:
-        out = {"token": self.token, "from": self.start.isoformat(), "to": self.end.isoformat()}
+        out = self.nav_args()
         if self.page:
             out["page"] = self.page
         if self.vc:
@@ -81,6 +89,8 @@ def sites():
 
 
 def filters(token: str | None = None) -> Filters:
+    from web.dashboard import segments
+
     now = today()
     end = _date("to", now)
     start = _date("from", end - timedelta(days=DEFAULT_DAYS - 1))
@@ -91,16 +101,19 @@ def filters(token: str | None = None) -> Filters:
         notes.append(f"The range ends today ({now}, UTC): later days have no events yet.")
         end = now
     days = results.day_range(start, end)
+    segment = segments.request_filter()
     if date.fromisoformat(days[0]) > start:
         notes.append(
             f"Showing the last {results.MAX_DAYS} days of the range you asked for: {days[0]} to {days[-1]} "
             f"(you asked for {asked}). Ask for a shorter range to see the earlier days."
         )
+    days = segments.narrow(segment, days, notes)
     start, end = date.fromisoformat(days[0]), date.fromisoformat(days[-1])
     token = request.args.get("token", "") if token is None else token
     known = sites()
     if not token and known:
         token = known[0].token
+    segments.use(token, days, segment)
     return Filters(
         token,
         start,
@@ -111,6 +124,7 @@ def filters(token: str | None = None) -> Filters:
         notes=notes,
         future=start > now,
         known_token=any(s.token == token for s in known),
+        segment=segment,
     )
 
 

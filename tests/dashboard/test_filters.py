@@ -1,0 +1,222 @@
+"""Filtered views (web/dashboard/segments.py): the real app over a real redis-server and
+results the analysis computed (DuckDB). Every expected number is counted here from the
+generated events themselves, never read back from the code under test."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from analysis import run
+from analysis.definitions import Definitions, parse_funnel
+from analysis.devices import device_type
+from analysis.engines import duckdb_engine
+from analysis.schema import normalise_page
+from analysis.testdata import SITE, generate_events, write_objects
+from logdig.config import Settings
+from logdig.queue import SegmentLocks, Sites, connect
+from logdig.storage import LocalStore
+from tests.helpers import private_redis
+from tests.security.dashboard_client import STRONG, login
+from web import create_app
+from web.dashboard import segments
+
+TODAY = datetime.now(UTC).date()
+DAYS = [(TODAY - timedelta(days=n)).isoformat() for n in (3, 2)]
+TOKEN = "tokFilters"
+RANGE = f"token={TOKEN}&from={DAYS[0]}&to={DAYS[1]}"
+PAGE = SITE + "/products"
+
+
+def _day(e: dict) -> str:
+    return e["received_at"][:10]
+
+
+def _device(e: dict) -> str:
+    return device_type(e["user_agent"], e.get("os"), e.get("device"), e.get("viewport_w"), e.get("bot"))
+
+
+class World:
+    def __init__(self, settings: Settings, events: list[dict], client, store: LocalStore):
+        self.settings, self.events, self.client, self.store = settings, events, client, store
+
+    def counted(self, **where) -> list[dict]:
+        """The range's non-bot events for which every ``where`` test holds."""
+        return [
+            e for e in self.events if _day(e) in DAYS and not e.get("bot") and all(test(e) for test in where.values())
+        ]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    with private_redis() as server:
+        root = tmp_path_factory.mktemp("filters-data")
+        settings = Settings(redis_url=server.url, data_dir=str(root), admin_password=STRONG)
+        store = LocalStore(root)
+        events = generate_events(DAYS, [TOKEN], users_per_day=30, seed=5)
+        write_objects(store, events)
+        engine = duckdb_engine()
+        try:
+            run.analyze(engine, settings, store, DAYS)
+        finally:
+            engine.close()
+        redis = connect(server.url)
+        Sites(redis).create("filter-shop", token=TOKEN)
+        funnel = {"name": "buy", "token": TOKEN, "steps": ["url:*/pricing", "event:purchase"]}
+        Definitions(redis).put("funnel", parse_funnel(funnel))
+        client = create_app(settings, redis=redis).test_client()
+        assert login(client).status_code == 302
+        yield World(settings, events, client, store)
+
+
+def figure(html: str, key: str) -> int:
+    return int(re.search(rf'id="figure-{key}">([^<]*)<', html).group(1).replace(",", ""))
+
+
+def csv_total(client, url: str, column: str) -> int:
+    response = client.get(url)
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    return sum(int(r[column].replace(",", "") or 0) for r in rows)
+
+
+def test_overview_with_a_device_filter_counts_only_that_device(world):
+    html = world.client.get(f"/dashboard/?{RANGE}&device=mobile").get_data(as_text=True)
+    mobile = world.counted(pv=lambda e: e["type"] == "pageview", dev=lambda e: _device(e) == "mobile")
+    everyone = world.counted(pv=lambda e: e["type"] == "pageview")
+    assert 0 < len(mobile) < len(everyone)
+    assert figure(html, "pageviews") == len(mobile)
+    # the filter is shown as a removable chip, kept in the links between views
+    assert 'class="chip" data-param="device"' in html and "Device: mobile" in html
+    assert re.search(r'href="/dashboard/goals\?[^"]*device=mobile', html)
+    assert re.search(r'href="/dashboard/definitions\?[^"]*device=mobile', html)
+    unfiltered = world.client.get(f"/dashboard/?{RANGE}").get_data(as_text=True)
+    assert figure(unfiltered, "pageviews") == len(everyone) and "segment-chips" not in unfiltered
+
+
+def test_page_heat_map_tables_honour_the_filter(world):
+    on_page = {
+        "click": lambda e: e["type"] == "click" and e.get("selector"),
+        "page": lambda e: normalise_page(e["current_page"]) == PAGE,
+    }
+    desktop = world.counted(**on_page, dev=lambda e: _device(e) == "desktop")
+    assert 0 < len(desktop) < len(world.counted(**on_page))
+    url = f"/dashboard/export/page/click_map.csv?{RANGE}&page={PAGE}&device=desktop"
+    assert csv_total(world.client, url, "Clicks") == len(desktop)
+    html = world.client.get(f"/dashboard/page?{RANGE}&page={PAGE}&device=desktop").get_data(as_text=True)
+    assert 'id="heatmap"' in html and "Device: desktop" in html
+    # the viewport-class links of the heat map keep the filter
+    assert re.search(r'href="/dashboard/page\?[^"]*device=desktop[^"]*vc=', html)
+
+
+def test_goals_with_a_country_filter_count_only_that_country(world):
+    custom_us = world.counted(custom=lambda e: e["type"] == "custom", us=lambda e: e.get("country") == "US")
+    assert custom_us
+    url = f"/dashboard/export/goals/custom_events.csv?{RANGE}&country=us"
+    assert csv_total(world.client, url, "Count") == len(custom_us)
+
+
+def test_funnels_with_a_device_filter_start_with_that_device_users(world):
+    at_pricing = world.counted(
+        pv=lambda e: e["type"] == "pageview",
+        page=lambda e: normalise_page(e["current_page"]).endswith("/pricing"),
+        dev=lambda e: _device(e) == "mobile",
+    )
+    users = {(_day(e), e["user_key"]) for e in at_pricing}
+    assert users
+    response = world.client.get(f"/dashboard/export/funnels/funnel_0.csv?{RANGE}&device=mobile")
+    assert response.status_code == 200, response.text[:300]
+    first = next(csv.DictReader(io.StringIO(response.text)))
+    assert int(first["Users"]) == len(users)
+
+
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [("device=fridge", "device"), ("visitor=sometimes", "visitor"), ("variant=nocolon", "variant")],
+)
+def test_a_bad_filter_value_is_400_naming_the_parameter(world, query, param):
+    response = world.client.get(f"/dashboard/?{RANGE}&{query}")
+    assert response.status_code == 400
+    assert f"{param}:" in response.get_data(as_text=True)
+
+
+def test_a_range_with_too_many_events_is_400_naming_from(world, monkeypatch):
+    monkeypatch.setattr(segments, "MAX_EVENTS", 10)
+    response = world.client.get(f"/dashboard/goals?{RANGE}&browser=Firefox")
+    assert response.status_code == 400 and "from: a filtered view computes at most 10 events" in response.text
+
+
+def test_a_computation_running_for_the_site_gives_503_not_a_wait_forever(world, monkeypatch):
+    monkeypatch.setattr(segments, "WAIT_SECONDS", 0.3)
+    locks = SegmentLocks(connect(world.settings.redis_url))
+    holder = locks.acquire(TOKEN, 30)
+    try:
+        response = world.client.get(f"/dashboard/goals?{RANGE}&browser=Safari")
+    finally:
+        locks.release(TOKEN, holder)
+    assert response.status_code == 503 and "being computed" in response.text
+
+
+def test_a_filtered_view_is_cached_and_computed_again_after_a_new_analysis(world, monkeypatch):
+    calls = []
+    real = segments._compute
+    monkeypatch.setattr(segments, "_compute", lambda *a: calls.append(a) or real(*a))
+    url = f"/dashboard/export/goals/custom_events.csv?{RANGE}&country=us"  # as an earlier test may have
+    assert world.client.get(url).status_code == 200
+    before = len(calls)
+    assert before <= 1 and world.client.get(url).status_code == 200 and len(calls) == before
+    world.client.application.extensions.pop("logdig_segments", None)  # another worker: the object cache
+    assert world.client.get(url).status_code == 200 and len(calls) == before
+    # a new analysis run rewrites the stored results (a later generated_at)
+    key = f"results/pages/{TOKEN}/{DAYS[0]}.json"
+    doc = json.loads(world.store.get(key))
+    doc["generated_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    world.store.put(key, json.dumps(doc).encode())
+    world.client.application.extensions.pop("logdig_dashboard", None)  # past the results' 30 s cache
+    assert world.client.get(url).status_code == 200 and len(calls) == before + 1
+
+
+@pytest.mark.browser
+def test_filter_bar_and_chips_in_chromium(chromium, world):
+    """Screenshots of the overview and the heat map with a filter, 1280 and 390 px wide."""
+    from tests.conftest import start_collector
+
+    stack = start_collector(world.settings.replace(cookie_secure="off"), token=TOKEN)
+    shots = Path("/tmp/shots")
+    shots.mkdir(exist_ok=True)
+    try:
+        context = chromium.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"{stack.url}/dashboard/?{RANGE}")
+        page.fill("input[name=password]", STRONG)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/dashboard/?*")
+        page.click("#segment-bar summary")
+        page.select_option("select[name=device]", "mobile")
+        page.click(".filters button[type=submit]")
+        page.wait_for_url("**device=mobile**")
+        assert "Device: mobile" in page.locator("#segment-chips").inner_text()
+        page.screenshot(path=str(shots / "filters-overview-1280.png"), full_page=False)
+        page.click(f"#table-pages a[href*='{PAGE.replace('https://', '')}']")
+        page.wait_for_url("**/dashboard/page?**device=mobile**")
+        page.screenshot(path=str(shots / "filters-heatmap-1280.png"), full_page=True)
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.screenshot(path=str(shots / "filters-heatmap-390.png"), full_page=False)
+        page.click("#segment-chips a.chip[data-param=device]")  # removing the chip removes the filter
+        page.wait_for_url(re.compile(r"^(?!.*device=).*/dashboard/page\?.*"))
+        assert page.locator("#segment-chips").count() == 0
+        page.goto(f"{stack.url}/dashboard/?{RANGE}&device=mobile&visitor=new")
+        page.screenshot(path=str(shots / "filters-overview-390.png"), full_page=False)
+        assert not problems, problems
+        context.close()
+    finally:
+        stack.stop()
