@@ -116,6 +116,33 @@ def test_page_heat_map_tables_honour_the_filter(world):
     assert re.search(r'href="/dashboard/page\?[^"]*device=desktop[^"]*vc=', html)
 
 
+def test_overlay_reader_gives_the_overlay_the_same_filter(world):
+    from werkzeug.datastructures import MultiDict
+
+    from analysis.filters import FilterError
+    from web.dashboard import views
+
+    desktop = world.counted(
+        click=lambda e: e["type"] == "click" and e.get("selector"),
+        page=lambda e: normalise_page(e["current_page"]) == PAGE,
+        dev=lambda e: _device(e) == "desktop",
+    )
+    with world.client.application.test_request_context("/overlay/data"):
+        base = views.reader()
+        assert segments.overlay_reader(base, TOKEN, DAYS, MultiDict()) is base
+        found = segments.overlay_reader(base, TOKEN, DAYS, MultiDict({"device": "desktop"}))
+        clicks = sum(
+            r["clicks"]
+            for _d, data in found.data("heatmap", TOKEN, DAYS)
+            for r in data["click_map"]
+            if r["page"] == PAGE
+        )
+        assert clicks == len(desktop)
+        with pytest.raises(FilterError) as e:
+            segments.overlay_reader(base, TOKEN, DAYS, MultiDict({"visitor": "maybe"}))
+        assert e.value.param == "visitor"
+
+
 def test_goals_with_a_country_filter_count_only_that_country(world):
     custom_us = world.counted(custom=lambda e: e["type"] == "custom", us=lambda e: e.get("country") == "US")
     assert custom_us

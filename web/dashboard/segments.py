@@ -278,3 +278,21 @@ def current(base: results.Results) -> results.Results:
         days = previous_days(date.fromisoformat(days[0]), len(days)) + days  # for the comparison
     g.logdig_segment_reader = filtered_reader(base, token, days, f, JOBS_FOR[view])
     return g.logdig_segment_reader
+
+
+OVERLAY_JOBS = ("heatmap", "experiments")  # what the overlay's layers read
+
+
+def overlay_reader(base: results.Results, token: str, days: list[str], args: Any) -> results.Results:
+    """For the overlay's data endpoint (``web.dashboard.overlay.data``): ``base`` when the query
+    names no filter, else the filtered results of the page's range (the heat map and the
+    experiments' maps only), with the same parameters and rules as the dashboard's views.
+
+    Raises ``analysis.filters.FilterError`` (``.param``: answer 400 naming it), BadRequest for
+    a range too large and ServiceUnavailable while another computation for the site runs;
+    the app turns both into JSON.
+    """
+    f = segment_filters.parse(args)
+    if f.empty:
+        return base
+    return filtered_reader(base, token, days[-MAX_DAYS:], f, OVERLAY_JOBS)
