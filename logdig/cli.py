@@ -404,5 +404,10 @@ def status() -> None:
         click.echo(f"{name}: {n}")
 
 
+# Groups kept in their own modules (they import this one's helpers when they run).
+from logdig.cli_apikey import apikey  # noqa: E402
+
+main.add_command(apikey)
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -62,6 +62,12 @@ SETTINGS: dict[str, Setting] = {
         "cannot use up a site's budget; 0 turns it off",
         0,
     ),
+    "rate_api": Setting(
+        "LOGDIG_RATE_API",
+        600,
+        "Stats API (/api/v1/) requests per minute per API key, and per client IP (429 beyond); 0 turns it off",
+        0,
+    ),
     "proxy_hops": Setting(
         "LOGDIG_PROXY_HOPS", 0, "reverse proxies in front of web whose X-Forwarded-For is trusted for the client IP", 0
     ),
@@ -163,6 +169,7 @@ class Settings:
     rate_ip: int = 1200
     rate_token: int = 600_000
     rate_token_ip_share: int = 10
+    rate_api: int = 600
     proxy_hops: int = 0
     store_ip: str = "off"
     url_query: str = "keep"

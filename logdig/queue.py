@@ -38,8 +38,9 @@ LIVE = PREFIX + "live:"  # + token + ":" + minute: the live layer's counters (lo
 REFRESH = PREFIX + "refresh:"  # + token: the dashboard's running "Refresh now", a lock (logdig.refresh)
 REFRESHED = PREFIX + "refreshed:"  # + token: the last "Refresh now"'s outcome (logdig.refresh)
 JOBS = "logdig"  # the rq queue (rq:queue:logdig) the worker serves: flush, analysis, refresh jobs
+APIKEYS = PREFIX + "apikeys"  # hash: key id -> the Stats API key's record, its SHA-256 only (logdig.apikeys)
 # What a user defines, as opposed to traffic: `logdig dev` saves these across restarts.
-DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment", DEFINITIONS + "goal")
+DURABLE_HASHES = (SITES, DEFINITIONS + "funnel", DEFINITIONS + "experiment", DEFINITIONS + "goal", APIKEYS)
 
 # Lua's unpack() has a stack limit of about 8,000 values: push in chunks below it.
 _CHUNK = 1000

@@ -25,8 +25,8 @@ from logdig.storage import ObjectStore, open_store
 
 log = logging.getLogger("logdig.web")
 
-# Blueprints that other parts of LogDig add when present (tracker, dashboard).
-OPTIONAL_BLUEPRINTS = ("web.tracker", "web.dashboard")
+# Blueprints that other parts of LogDig add when present (tracker, dashboard, Stats API).
+OPTIONAL_BLUEPRINTS = ("web.tracker", "web.dashboard", "web.api")
 
 
 def create_app(

@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from logdig.events import SERVER_FIELDS, schema
+from web.api import spec as api_spec
 
 ERROR = {
     "type": "object",
@@ -61,7 +62,7 @@ def openapi() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "LogDig collector",
+            "title": "LogDig collector and Stats API",
             "version": "1",
             "description": "Takes web activity events from clicktracker.js or any client.",
         },
@@ -120,9 +121,12 @@ def openapi() -> dict[str, Any]:
                 }
             },
             "/metrics": {"get": {"summary": "Prometheus text", "responses": {"200": {"description": "metrics"}}}},
+            **api_spec.paths(),  # the Stats API (web/api/spec.py)
         },
         "components": {
+            "securitySchemes": api_spec.components()["securitySchemes"],
             "schemas": {
+                **api_spec.components()["schemas"],
                 "Event": _client_event(),
                 "Error": ERROR,
                 "RejectedCount": {
@@ -161,6 +165,6 @@ def openapi() -> dict[str, Any]:
                         "rejected_count": {"$ref": "#/components/schemas/RejectedCount"},
                     },
                 },
-            }
+            },
         },
     }

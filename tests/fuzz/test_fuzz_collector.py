@@ -51,7 +51,9 @@ def api(fuzz):
     return schemathesis.openapi.from_wsgi("/openapi.json", fuzz.app)
 
 
-API = schemathesis.pytest.from_fixture("api")
+# The Stats API (/api/v1/) is fuzzed with a valid key in tests/integration/test_stats_api.py:
+# here, without one, its 5 operations would only ever answer 401, at 1,500 cases each.
+API = schemathesis.pytest.from_fixture("api").exclude(path_regex=r"^/api/")
 
 
 def assert_clean_answer(status: int, body: bytes, content_type: str) -> None:
