@@ -400,3 +400,34 @@ def _fuzz_tests():
 
 
 test_fuzzed_requests_with_a_valid_key_get_no_5xx_and_conform = _fuzz_tests()
+
+
+def test_the_first_day_of_the_calendar_is_a_400_not_a_500(api):
+    """to=0001-01-01 with the default from (29 days before) overflowed the date type."""
+    refused(api, "/api/v1/stats/aggregate", 400, "to", to="0001-01-01")
+    assert get(api, "/api/v1/stats/timeseries", **{"from": "9999-12-30", "to": "9999-12-31"})[0] == 200
+
+
+def test_keys_are_compared_in_constant_time(monkeypatch):
+    """The stored SHA-256 is compared with hmac.compare_digest, not ==."""
+    import fakeredis
+
+    from logdig import apikeys
+
+    keys = apikeys.ApiKeys(fakeredis.FakeRedis())
+    record, key = keys.create("site")
+    compared = []
+    real = apikeys.hmac.compare_digest
+    monkeypatch.setattr(apikeys.hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    assert keys.verify(key) == record
+    assert keys.verify(key[:-1] + ("A" if key[-1] != "A" else "B")) is None
+    assert len(compared) == 2
+
+
+def test_filters_are_capped_in_values_not_only_per_condition(api):
+    """26 conditions of 2 values passed a cap of 50 values per condition: every row of every
+    day was matched against all of them. Now 50 values in all, each value matched once."""
+    many = ";".join(["visit:country!=X|Y"] * 26)
+    refused(api, "/api/v1/stats/breakdown", 400, "filters", property="visit:country", filters=many, **RANGE)
+    fewer = ";".join(["visit:country!=X|Y"] * 25)
+    assert get(api, "/api/v1/stats/breakdown", property="visit:country", filters=fewer, **RANGE)[0] == 200

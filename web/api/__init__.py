@@ -123,7 +123,11 @@ def _day(name: str, default: date) -> date:
 
 def days() -> list[str]:
     end = _day("to", today())
-    start = _day("from", end - timedelta(days=DEFAULT_DAYS - 1))
+    try:
+        default_start = end - timedelta(days=DEFAULT_DAYS - 1)
+    except OverflowError:  # to=0001-01-01
+        raise ApiError(400, "to", f"leaves no room for the default {DEFAULT_DAYS} days: give from as well") from None
+    start = _day("from", default_start)
     if start > end:
         raise ApiError(400, "from", f"{start} is after to ({end})")
     if (end - start).days + 1 > MAX_DAYS:

@@ -44,7 +44,7 @@ NEEDS = {  # metric -> the counts it is computed from
 }
 UTM = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 FILTER_MAX = 2000  # characters of `filters`
-VALUES_MAX = 50  # values in one condition (a|b|...)
+VALUES_MAX = 50  # values in all conditions (a|b|...;...)
 
 
 _SEVERAL = (
@@ -168,9 +168,9 @@ def parse_filters(raw: str) -> list[Condition]:
         if name not in PROPERTIES:
             raise Refused("filters", f"unknown property {name[:40]!r}; known: {', '.join(PROPERTIES)}")
         split = _split_values(values)
-        if len(split) > VALUES_MAX:
-            raise Refused("filters", f"at most {VALUES_MAX} values in one condition")
         out.append(Condition(PROPERTIES[name], op == "!=", tuple(split)))
+        if sum(len(c.values) for c in out) > VALUES_MAX:
+            raise Refused("filters", f"at most {VALUES_MAX} values in all")
     return out
 
 
@@ -220,6 +220,14 @@ class Stats:
     def __init__(self, results: Results, token: str, days: list[str]):
         self.results, self.token, self.days = results, token, days
         self.missing: set[str] = set()  # days without a result for a job used
+        self._matched: dict[Any, bool] = {}  # value -> matches the request's conditions
+
+    def _matches(self, conditions: list[Condition], value: Any) -> bool:
+        """Each distinct value is matched once per request, however many days hold it."""
+        found = self._matched.get(value)
+        if found is None:
+            found = self._matched[value] = all(c.matches(value) for c in conditions)
+        return found
 
     def _data(self, job: str, day: str) -> dict | None:
         doc = self.results.doc(job, self.token, day)
@@ -275,7 +283,7 @@ class Stats:
         c: Counter = Counter({k: 0 for k in prop.counts})
         matched = 0
         for value, counts in rows.items():
-            if all(cond.matches(value) for cond in conditions):
+            if self._matches(conditions, value):
                 c.update(counts)
                 matched += 1
         if matched > 1 and "visitors" in metrics:
@@ -329,7 +337,7 @@ class Stats:
         summed: dict[Any, Counter] = {}
         for day in self.days:
             for value, counts in (self._rows(prop, day) or {}).items():
-                if all(cond.matches(value) for cond in conditions):
+                if self._matches(conditions, value):
                     summed.setdefault(value, Counter()).update(counts)
         rows = [{prop.label: v, **{m: _value(m, c) for m in metrics}} for v, c in summed.items()]
         first = metrics[0]
