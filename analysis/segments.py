@@ -16,9 +16,9 @@ from typing import Any
 
 from analysis import filters
 from analysis.definitions import Experiment, Funnel, Goal
-from analysis.engines import api, duckdb_engine
+from analysis.engines import Engine, api, duckdb_engine
 from analysis.jobs import JOBS
-from analysis.loading import Loaded, load, rows
+from analysis.loading import Loaded, load, materialize, rows
 from analysis.run import VISIT_TOTALS
 from analysis.run import compute as run_compute
 from logdig.storage import results_key
@@ -30,10 +30,18 @@ EMPTY = {
 }
 
 
-def filtered(loaded: Loaded, f: filters.Filter) -> Loaded:
+def filtered(engine: Engine, loaded: Loaded, f: filters.Filter) -> Loaded:
     """``loaded`` restricted to ``f``: its events, and each token-day's ``events`` count
-    (the other quality counts stay those of the whole day)."""
-    events = filters.apply(loaded.events, f)
+    (the other quality counts stay those of the whole day).
+
+    The filtered events are computed once (a DuckDB table, a persisted Spark frame): left as a
+    view, every job's query ran the filter's window functions again (a page view's jobs took
+    2.3x as long; bench/README.md)."""
+    if f.empty:
+        return loaded
+    events = materialize(engine, filters.apply(loaded.events, f), "filtered_events")
+    if engine.name == "spark":
+        loaded.cached.append(events)  # unpersisted with the rest by loaded.release()
     F = api(events).F
     counts = {
         (r["token"], r["day"]): r["n"] for r in rows(events.groupBy("token", "day").agg(F.count(F.lit(1)).alias("n")))
@@ -60,7 +68,7 @@ def compute(
     try:
         loaded = load(engine, settings, store, days, token)
         try:
-            narrowed = filtered(loaded, f)
+            narrowed = filtered(engine, loaded, f)
             found = run_compute(narrowed, jobs, funnels, experiments, goals)
         finally:
             loaded.release()
