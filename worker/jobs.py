@@ -64,11 +64,11 @@ def refresh(token: str, run_id: str, settings: Settings, redis: Any, store: Any)
     flush, so a click sent a second ago is in), analyse today for ``token`` (and any day
     the flush wrote to: just after midnight, yesterday), record the outcome and free the
     site's lock (logdig.refresh). Never raises: a failure is the outcome."""
-    from analysis.scheduled import refresh_site
-
     started = time.perf_counter()
     outcome: dict[str, Any]
     try:
+        from analysis.scheduled import refresh_site  # in the try: without it, the outcome says so
+
         report = Flusher(EventQueue(redis), store, settings).flush(force=True)
         days = sorted({m.group(1) for m in map(RAW_KEY.match, report.objects) if m})
         flushed = time.perf_counter() - started
