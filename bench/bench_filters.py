@@ -39,8 +39,10 @@ from common import bench_line, machine  # noqa: E402
 
 from analysis import segments  # noqa: E402
 from analysis.definitions import parse_experiment, parse_funnel, parse_goal  # noqa: E402
+from analysis.engines import duckdb_engine  # noqa: E402
 from analysis.filters import Filter  # noqa: E402
 from analysis.jobs import JOBS  # noqa: E402
+from analysis.loading import load  # noqa: E402
 from analysis.testdata import EXPERIMENT, generate_events, write_objects  # noqa: E402
 from logdig.config import Settings  # noqa: E402
 from logdig.storage import LocalStore  # noqa: E402
@@ -107,6 +109,12 @@ def main() -> None:
         [parse_goal({"name": "buy", "goal": "event:purchase"})],
     )
     print(f"machine: {machine()} (other work on the machine skews every figure; compare ratios)")
+    engine = duckdb_engine()
+    t = time.perf_counter()
+    load(engine, settings, store, read, TOKEN)
+    loading = time.perf_counter() - t
+    engine.close()
+    print(f"loading alone (read, check, repeats; in every figure below): {loading:6.2f}s")
     base, total = timed(settings, store, read, Filter(), JOBS, definitions)
     print(f"baseline  all jobs, unfiltered, {total:,} clean events: {base:6.2f}s")
     page_plain, _ = timed(settings, store, read, Filter(), VIEWS["page"], definitions)
@@ -135,6 +143,7 @@ def main() -> None:
             target="10s",
             events=total,
             fastest=min(seconds.values()),
+            load=loading,
         )
     )
     print(bench_line("filter_overhead", "seconds", mobile_page, page_plain, page_plain / mobile_page, 0.5))

@@ -13,9 +13,10 @@ How a filtered range is made, and what bounds its cost:
 - at most :data:`MAX_DAYS` days (the range is cut to its last days, with a note), plus the
   previous period on the overview, for its comparison; at most :data:`MAX_EVENTS` valid
   events in them (by the day reports), else 400 naming ``from``;
-- one computation at a time per site (a Redis lock, ``logdig.queue.SegmentLocks``): a
-  request that finds one running waits up to :data:`WAIT_SECONDS` for it, then gets 503
-  with Retry-After and a message to reload;
+- one computation at a time per site (a Redis lock, ``logdig.queue.SegmentLocks``), in a
+  thread of the web process, so no request outlives the server's timeouts: a request waits
+  up to :data:`WAIT_SECONDS` for its result, then gets a page (503) that says it is being
+  computed and reloads itself until it is there;
 - cached in the object store (``logdig.storage.segment_key``, per site, range and filter)
   and in memory, and used while the stored results it was computed beside are the same
   (their ``generated_at`` and the site's definitions): a new analysis run makes the next
@@ -44,8 +45,8 @@ from web.dashboard import results
 
 MAX_DAYS = 31  # the longest range a filtered view computes (the overview adds as many before it)
 MAX_EVENTS = 3_000_000  # valid events in the days computed (bench/README.md: seconds per million)
-LOCK_SECONDS = 120  # a computation's lock expires after this even if its worker died
-WAIT_SECONDS = 20  # how long a request waits for a computation of the same site to end
+LOCK_SECONDS = 600  # a computation's lock expires after this even if its process died
+WAIT_SECONDS = 20  # how long a request waits for its result before the page says it is coming
 POLL_SECONDS = 0.2
 MEMORY_ENTRIES = 8
 # the views a filter applies to (pipeline health and Live read no analysis results by filter)
@@ -147,6 +148,26 @@ def _stored(store: Any, token: str, name: str, print_: str) -> dict | None:
     return doc if isinstance(doc, dict) and doc.get("fingerprint") == print_ else None
 
 
+class Computing(ServiceUnavailable):
+    """The filtered view is still being computed: the page says so and reloads by itself."""
+
+    refresh = 5  # seconds; error.html turns it into a meta refresh
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This filtered view is being computed from the stored events (about a minute for a "
+            "million events; bench/README.md). This page reloads by itself in a few seconds.",
+            retry_after=self.refresh,
+        )
+
+
+# Process-local hand-over from a computing thread to the requests waiting for it (the
+# object store is the shared one, but a cache that failed to write must not hang them).
+_finished: dict[str, dict] = {}
+_failed: dict[str, str] = {}
+_handover = threading.Lock()
+
+
 def _compute_once(
     base: results.Results,
     token: str,
@@ -157,34 +178,40 @@ def _compute_once(
     print_: str,
     definitions: tuple,
 ) -> dict:
+    """Start the computation (in a thread, under the site's lock) unless one runs, then wait up
+    to :data:`WAIT_SECONDS` for this view's result; :class:`Computing` after that."""
     events = _events_in(base, days)
     if events > MAX_EVENTS:
         raise BadRequest(
             f"from: a filtered view computes at most {MAX_EVENTS:,} events and these {len(days)} days hold "
             f"{events:,}; choose a shorter range"
         )
-    locks = SegmentLocks(current_app.extensions["logdig"]["redis"])
+    ext = current_app.extensions["logdig"]
+    locks = SegmentLocks(ext["redis"])
     deadline = time.monotonic() + WAIT_SECONDS
-    while (holder := locks.acquire(token, LOCK_SECONDS)) is None:
-        found = _stored(base.store, token, name, print_)  # the running one may be this very view
+    while True:
+        with _handover:
+            found, failed = _finished.pop(name, None), _failed.pop(name, None)
+        if found is None:
+            found = _stored(base.store, token, name, print_)
         if found is not None:
             return found
+        if failed is not None:
+            raise ServiceUnavailable(f"The filtered view could not be computed ({failed}); try again.")
+        holder = locks.acquire(token, LOCK_SECONDS)
+        if holder is not None:
+            job = (ext["settings"], base.store, locks, holder, token, days, f, jobs, name, print_, definitions)
+            threading.Thread(target=_compute, args=job, name=f"logdig-segment-{token}", daemon=True).start()
         if time.monotonic() > deadline:
-            raise ServiceUnavailable(
-                "Another filtered view of this site is being computed; reload this page in a few seconds."
-            )
+            raise Computing()
         time.sleep(POLL_SECONDS)
-    try:
-        found = _stored(base.store, token, name, print_)
-        if found is not None:
-            return found
-        return _compute(base, token, days, f, jobs, name, print_, definitions)
-    finally:
-        locks.release(token, holder)
 
 
 def _compute(
-    base: results.Results,
+    settings: Any,
+    store: Any,
+    locks: SegmentLocks,
+    holder: str,
     token: str,
     days: list[str],
     f: Filter,
@@ -192,26 +219,34 @@ def _compute(
     name: str,
     print_: str,
     definitions: tuple,
-) -> dict:
+) -> None:
+    """Compute, store and hand over one filtered view; releases the site's lock."""
     from analysis import segments
 
-    ext = current_app.extensions["logdig"]
-    started = time.perf_counter()
-    funnels, experiments, goals = definitions
     try:
-        docs = segments.compute(ext["settings"], base.store, token, days, f, funnels, experiments, goals, jobs)
-    except Exception as e:  # noqa: BLE001 - unreadable objects, engine trouble: say so, never a 500
-        log.exception("filtered view of %s failed", token)
-        raise ServiceUnavailable(f"The filtered view could not be computed ({type(e).__name__}); try again.") from e
-    seconds = time.perf_counter() - started
-    meta = {"seconds": round(seconds, 2), "computed_at": time.time(), "days": days, "jobs": list(jobs)}
-    found = {"fingerprint": print_, "filter": f.args(), "meta": meta, "docs": docs}
-    try:
-        base.store.put(segment_key(token, name), json.dumps(found).encode(), content_type="application/json")
-    except Exception:  # noqa: BLE001 - the cache is a convenience: the view still shows
-        log.warning("could not cache the filtered view of %s", token, exc_info=True)
-    log.info("filtered view of %s, %d days, %s: %.2fs", token, len(days), f.args(), seconds)
-    return found
+        started = time.perf_counter()
+        funnels, experiments, goals = definitions
+        try:
+            docs = segments.compute(settings, store, token, days, f, funnels, experiments, goals, jobs)
+        except Exception as e:  # noqa: BLE001 - unreadable objects, engine trouble: say so, never a 500
+            log.exception("filtered view of %s failed", token)
+            with _handover:
+                _failed[name] = type(e).__name__
+            return
+        seconds = time.perf_counter() - started
+        meta = {"seconds": round(seconds, 2), "computed_at": time.time(), "days": days, "jobs": list(jobs)}
+        found = {"fingerprint": print_, "filter": f.args(), "meta": meta, "docs": docs}
+        try:
+            store.put(segment_key(token, name), json.dumps(found).encode(), content_type="application/json")
+        except Exception:  # noqa: BLE001 - the cache is a convenience: the view still shows
+            log.warning("could not cache the filtered view of %s", token, exc_info=True)
+        with _handover:
+            _finished[name] = found
+            while len(_finished) > MEMORY_ENTRIES:
+                _finished.pop(next(iter(_finished)))
+        log.info("filtered view of %s, %d days, %s: %.2fs", token, len(days), f.args(), seconds)
+    finally:
+        locks.release(token, holder)
 
 
 def parse(args: Any, skip: tuple[str, ...] = ()) -> Filter:
@@ -280,17 +315,18 @@ def current(base: results.Results) -> results.Results:
     return g.logdig_segment_reader
 
 
-OVERLAY_JOBS = ("heatmap", "experiments")  # what the overlay's layers read
+OVERLAY_JOBS = JOBS_FOR["page"]  # the page view's: opened from a filtered page view, the overlay reuses its result
 
 
 def overlay_reader(base: results.Results, token: str, days: list[str], args: Any) -> results.Results:
     """For the overlay's data endpoint (``web.dashboard.overlay.data``): ``base`` when the query
-    names no filter, else the filtered results of the page's range (the heat map and the
-    experiments' maps only), with the same parameters and rules as the dashboard's views.
+    names no filter, else the filtered results of the page's range (the page view's jobs, so
+    an overlay opened from a filtered page view reads what that view computed), with the
+    same parameters and rules as the dashboard's views.
 
     Raises ``analysis.filters.FilterError`` (``.param``: answer 400 naming it), BadRequest for
-    a range too large and ServiceUnavailable while another computation for the site runs;
-    the app turns both into JSON.
+    a range too large, ServiceUnavailable (``Computing``: not ready within the wait; another
+    try gets it) while it is being computed; the app turns both into JSON.
     """
     f = segment_filters.parse(args)
     if f.empty:
