@@ -25,16 +25,6 @@ ERROR = {
 }
 
 
-def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-    if retry_after:
-        response["headers"] = {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}}
-    return response
-
-
 def _dialect_2020(spec: Any) -> Any:
     """The schema in OpenAPI 3.1's JSON Schema dialect (2020-12): a tuple is `prefixItems`
     (draft-07, the event schema's dialect, writes it as a list under `items`)."""
@@ -96,20 +86,22 @@ def openapi() -> dict[str, Any]:
                             "description": "Taken; good events are kept even when others were rejected",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
                         },
-                        "400": _error(
+                        "400": api_spec.error_response(
                             "Bad JSON, shape or fields (a value nested deeper than 3 levels, too): nothing taken"
                         ),
-                        "403": _error("Unknown token, or an Origin the token does not allow"),
-                        "405": _error("Method not allowed"),
-                        "413": _error("Body (however framed, chunked too) or event count over the limit"),
-                        "415": _error("Content type is not application/json or text/plain"),
-                        "429": _error(
+                        "403": api_spec.error_response("Unknown token, or an Origin the token does not allow"),
+                        "405": api_spec.error_response("Method not allowed"),
+                        "413": api_spec.error_response(
+                            "Body (however framed, chunked too) or event count over the limit"
+                        ),
+                        "415": api_spec.error_response("Content type is not application/json or text/plain"),
+                        "429": api_spec.error_response(
                             "Rate limited: requests per client IP (charged before the body is read; "
                             "every 20 invalid events in a body count as one more), "
                             "events per token, or one IP's share of a token's events",
                             retry_after=True,
                         ),
-                        "503": _error("Queue over capacity or Redis unreachable", retry_after=True),
+                        "503": api_spec.error_response("Queue over capacity or Redis unreachable", retry_after=True),
                     },
                 }
             },

@@ -294,6 +294,18 @@ def event(**fields: object) -> dict:
     return base
 
 
+SITE = "https://site.example"
+IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+
+
+def at(eid: str, user: str, minute: float, kind: str, page: str, **kw: object) -> dict:
+    """An event of ``user`` on ``SITE + page``, ``minute`` minutes after 10:00 (see ms_after)."""
+    return event(
+        event_id=eid, user_key=user, type=kind, timestamp=ms_after(int(minute * 60_000)),
+        current_page=SITE + page, **kw,
+    )  # fmt: skip
+
+
 def ms_after(ms: int, start: str = "2026-11-25T10:00:00") -> str:
     """An ISO timestamp ``ms`` milliseconds after ``start`` (UTC)."""
     from datetime import datetime, timedelta

@@ -7,19 +7,10 @@ import pytest
 from analysis import filters, run
 from analysis.filters import Filter, FilterError
 
-from .conftest import event, load_events, ms_after
+from .conftest import IPHONE, SITE, at, load_events
 
-SITE = "https://site.example"
 WINDOWS = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0"
 LINUX = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Firefox/120.0"
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
-
-
-def at(eid: str, user: str, minute: float, kind: str, page: str, **kw: object) -> dict:
-    return event(
-        event_id=eid, user_key=user, type=kind, timestamp=ms_after(int(minute * 60_000)),
-        current_page=SITE + page, **kw,
-    )  # fmt: skip
 
 
 A = {"user_agent": WINDOWS, "browser": "Chrome", "os": "Windows", "device": "Other", "country": "DE"}

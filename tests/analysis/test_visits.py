@@ -5,18 +5,7 @@ from __future__ import annotations
 from analysis import run
 from analysis.jobs import visits
 
-from .conftest import event, load_events, ms_after
-
-SITE = "https://site.example"
-IPHONE = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
-
-
-def at(eid: str, user: str, minute: float, kind: str, page: str, **kw: object) -> dict:
-    return event(
-        event_id=eid, user_key=user, type=kind, timestamp=ms_after(int(minute * 60_000)),
-        current_page=SITE + page, **kw,
-    )  # fmt: skip
-
+from .conftest import IPHONE, SITE, at, load_events
 
 EVENTS = [
     # a: a visit from a newsletter (2 page views, 12 minutes), then 40 minutes idle, a bounce

@@ -19,7 +19,7 @@ In order, each answered as JSON ``{"error", "field", "status"}``:
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -109,10 +109,6 @@ def authorise() -> str:
     return token
 
 
-def today() -> date:
-    return datetime.fromtimestamp(ctx()["clock"](), UTC).date()
-
-
 def _day(name: str, default: date) -> date:
     raw = request.args.get(name, "")
     try:
@@ -122,6 +118,8 @@ def _day(name: str, default: date) -> date:
 
 
 def days() -> list[str]:
+    from web.dashboard.views import today
+
     end = _day("to", today())
     try:
         default_start = end - timedelta(days=DEFAULT_DAYS - 1)

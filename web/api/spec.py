@@ -37,7 +37,7 @@ _FILTERS = _param(
 )
 
 
-def _error(description: str, retry_after: bool = False) -> dict[str, Any]:
+def error_response(description: str, retry_after: bool = False) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": description,
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
@@ -65,13 +65,13 @@ def _get(summary: str, params: list[dict], ok: dict[str, Any]) -> dict[str, Any]
             "parameters": [_TOKEN, *params],
             "responses": {
                 "200": ok,
-                "400": _error("A parameter the results cannot answer, or a malformed one: field names it"),
-                "401": _error("No key, or a malformed, unknown or revoked key"),
-                "403": _error("The key is not for this site"),
-                "429": _error(
+                "400": error_response("A parameter the results cannot answer, or a malformed one: field names it"),
+                "401": error_response("No key, or a malformed, unknown or revoked key"),
+                "403": error_response("The key is not for this site"),
+                "429": error_response(
                     "Over LOGDIG_RATE_API requests a minute from the client IP or with the key", retry_after=True
                 ),
-                "503": _error("Redis unreachable", retry_after=True),
+                "503": error_response("Redis unreachable", retry_after=True),
             },
         }
     }

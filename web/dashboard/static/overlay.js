@@ -124,12 +124,7 @@ function render() {
   if (rect) layer.appendChild(regionBox(rect));
   if (measuring) layer.appendChild(catcher(g));
   root.setAttribute('data-viewport-class', g.cls);
-  root.setAttribute('data-cells', String(counts.cells));
-  root.setAttribute('data-badges', String(counts.badges));
-  root.setAttribute('data-moves', String(counts.moves));
-  root.setAttribute('data-dead', String(counts.dead));
-  root.setAttribute('data-attention', String(counts.attention));
-  root.setAttribute('data-reach', String(counts.reach));
+  Object.keys(counts).forEach(function (k) { root.setAttribute('data-' + k, String(counts[k])); });
   if (away) root.setAttribute('data-away', '');
   d.body.appendChild(root);
   panel();
