@@ -8,9 +8,13 @@ import csv
 import io
 import json
 import re
+import time
+from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -18,15 +22,17 @@ from analysis import run
 from analysis.definitions import Definitions, parse_funnel
 from analysis.devices import device_type
 from analysis.engines import duckdb_engine
+from analysis.jobs.pages import HOST_RE
+from analysis.jobs.visits import VISIT_GAP_MS
 from analysis.schema import normalise_page
 from analysis.testdata import SITE, generate_events, write_objects
 from logdig.config import Settings
-from logdig.queue import SegmentLocks, Sites, connect
+from logdig.queue import SegmentLocks, Sites, connect, shared_secret
 from logdig.storage import LocalStore
 from tests.helpers import private_redis
 from tests.security.dashboard_client import STRONG, login
 from web import create_app
-from web.dashboard import segments
+from web.dashboard import overlay, segments
 
 TODAY = datetime.now(UTC).date()
 DAYS = [(TODAY - timedelta(days=n)).isoformat() for n in (3, 2)]
@@ -141,6 +147,101 @@ def test_overlay_reader_gives_the_overlay_the_same_filter(world):
         with pytest.raises(FilterError) as e:
             segments.overlay_reader(base, TOKEN, DAYS, MultiDict({"visitor": "maybe"}))
         assert e.value.param == "visitor"
+
+
+def _visits(events: list[dict]) -> list[list[dict]]:
+    """``events`` split into visits as the visits job does: a user's events of a day, in client
+    time, a new visit after a gap of over 30 minutes."""
+
+    def ms(e: dict) -> float:
+        return datetime.fromisoformat(e["timestamp"]).timestamp() * 1000
+
+    by_user: dict[tuple, list[dict]] = defaultdict(list)
+    for e in events:
+        by_user[(_day(e), e["user_key"])].append(e)
+    out = []
+    for evs in by_user.values():
+        visit: list[dict] = []
+        for e in sorted(evs, key=lambda e: (ms(e), e["event_id"])):
+            if visit and ms(e) - ms(visit[-1]) > VISIT_GAP_MS:
+                out.append(visit)
+                visit = []
+            visit.append(e)
+        out.append(visit)
+    return out
+
+
+def _source(e: dict) -> str:
+    """The visit's source as the filter reads it from its first event."""
+
+    def host(url: str | None) -> str:
+        found = re.match(HOST_RE, url or "")
+        return re.sub(r"^www\.", "", found.group(1).lower()) if found else ""
+
+    ref = host(e.get("referrer"))
+    return "(none)" if not ref or ref == host(e["current_page"]) else ref
+
+
+def _overlay(world, sig: str, query: str = ""):
+    response = world.client.get(f"/overlay/data?sig={sig}{query}")
+    return response.status_code, response.get_json(), response.headers
+
+
+def _overlay_clicks(body: dict) -> int:
+    return sum(r["clicks"] for r in body["click_map"])
+
+
+def test_the_overlay_opens_with_the_page_views_filter_and_answers_device_visitor_and_source(world):
+    on_page = {
+        "click": lambda e: e["type"] == "click" and e.get("selector"),
+        "page": lambda e: normalise_page(e["current_page"]) == PAGE,
+    }
+    html = world.client.get(f"/dashboard/page?{RANGE}&page={PAGE}&device=mobile").get_data(as_text=True)
+    query = parse_qs(urlsplit(unescape(re.search(r'id="overlay-link" href="([^"]+)"', html).group(1))).query)
+    assert list(query) == [overlay.PARAM]  # the filter travels inside the signed value
+    sig = query[overlay.PARAM][0]
+    status, body, headers = _overlay(world, sig)  # as overlay.js's first request: no segment named
+    mobile = world.counted(**on_page, dev=lambda e: _device(e) == "mobile")
+    assert status == 200 and body["segment"] == {"device": "mobile"}, body
+    assert _overlay_clicks(body) == len(mobile) and headers["Access-Control-Allow-Origin"] == SITE
+    # a request that names the parameters gets its own; an empty one means every visitor
+    status, body, _ = _overlay(world, sig, "&device=&visitor=")
+    assert status == 200 and body["segment"] == {} and _overlay_clicks(body) == len(world.counted(**on_page))
+    # visitor and source (one computation for both: whole visits that match both)
+    status, body, _ = _overlay(world, sig, "&visitor=new&source=www.Google.com")
+    assert status == 200 and body["segment"] == {"source": "google.com", "visitor": "new"}, body
+    kept = [
+        e
+        for v in _visits(world.counted())
+        if min(e.get("load_count") or 0 for e in v) <= 1 and _source(v[0]) == "google.com"
+        for e in v
+        if all(test(e) for test in on_page.values())
+    ]
+    assert 0 < len(kept) < len(world.counted(**on_page)) and _overlay_clicks(body) == len(kept)
+
+
+def test_the_overlay_names_a_bad_segment_and_says_while_one_is_being_computed(world, monkeypatch):
+    sig = overlay.sign(shared_secret(connect(world.settings.redis_url)), TOKEN, PAGE, DAYS[0], DAYS[1], time.time())
+    for query, param in (
+        ("device=fridge", "device"),
+        ("visitor=sometimes", "visitor"),
+        ("source=a%20b", "source"),
+        ("variant=nocolon", "variant"),
+        ("viewport=watch", "viewport"),
+    ):
+        status, body, headers = _overlay(world, sig, f"&{query}")
+        assert status == 400 and body["field"] == param and body["error"].startswith(f"{param}:"), (query, body)
+        assert headers["Access-Control-Allow-Origin"] == SITE
+    monkeypatch.setattr(segments, "WAIT_SECONDS", 0)
+    locks = SegmentLocks(connect(world.settings.redis_url))
+    holder = locks.acquire(TOKEN, 30)  # another computation for the site runs
+    try:
+        status, body, headers = _overlay(world, sig, "&device=tablet&country=de")
+    finally:
+        locks.release(TOKEN, holder)
+    assert status == 202 and body["status"] == "computing" and body["retry_after"] == overlay.RETRY_SECONDS, body
+    assert headers["Retry-After"] == str(overlay.RETRY_SECONDS) and headers["Access-Control-Allow-Origin"] == SITE
+    assert body["segment"] == {"device": "tablet", "country": "DE"}
 
 
 def test_goals_with_a_country_filter_count_only_that_country(world):

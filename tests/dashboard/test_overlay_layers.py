@@ -30,7 +30,7 @@ from logdig.queue import Sites, connect, shared_secret
 from tests.conftest import start_collector
 from tests.dashboard.conftest import DESKTOP, SiteServer, Tab, _flush_and_analyse, artifacts
 from tests.helpers import make_event, post, private_redis
-from web.dashboard import overlay
+from web.dashboard import overlay, segments
 
 pytestmark = pytest.mark.browser
 
@@ -52,6 +52,7 @@ LEAVES = [
     ("u4", 90, [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 0]),
 ]
 VARIANTS = {"u1": "control", "u2": "green", "u3": "green"}
+NEW = "u2"  # its browser's first page view (load_count 1): the only new visitor; the others return
 MOVE_POINTS = [[900, 1500 + 4 * i, 100 * i] for i in range(40)]  # u4 moves down the right side
 PAGE_H = 2400
 DOCS_OVERLAY = Path(__file__).resolve().parents[2] / "docs" / "overlay.png"
@@ -65,6 +66,13 @@ class Layered:
 
 
 def _events(token: str, page: str) -> list[dict]:
+    events = _visits(token, page)
+    for e in events:
+        e["load_count"] = 1 if e["user_key"].startswith(f"{NEW}-") else 2
+    return events
+
+
+def _visits(token: str, page: str) -> list[dict]:
     common = {"current_page": page, "viewport_w": 1280, "viewport_h": 800, "page_w": 1280, "page_h": PAGE_H}
     events = [
         make_event(token, user_key=f"{u}-overlay-layers", type="pageview", link=None, x=None, y=None, **common)
@@ -188,11 +196,18 @@ def _shot(page, name: str) -> None:
     page.screenshot(path=str(artifacts() / f"overlay-{name}.png"), full_page=True)
 
 
-def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_users(chromium, layered: Layered):
+def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_users(
+    chromium, layered: Layered, monkeypatch
+):
+    # a segment is computed in the collector's thread: its first answer is "computing", then asked again
+    monkeypatch.setattr(segments, "WAIT_SECONDS", 0)
+    monkeypatch.setattr(overlay, "RETRY_SECONDS", 1)
     context = chromium.new_context(viewport=DESKTOP)
     context.route("**/logs", lambda route: route.abort())  # the tracker on the page records nothing here
     tab = Tab(context.new_page())
     page = tab.page
+    answers: list[tuple[str, int]] = []
+    page.on("response", lambda r: "/overlay/data?" in r.url and answers.append((r.url, r.status)))
     page.goto(layered.href)
     page.wait_for_selector("#logdig-overlay[data-cells]", state="attached")
     total = len(CLICKS)
@@ -257,8 +272,6 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     assert f"8 clicks · 3 users · {8 / total:.1%} of the page" in both["text"]
     assert page.locator("#logdig-overlay >> .logdig-region").count() == 1
     _shot(page, "region")
-    if os.environ.get("LOGDIG_UPDATE_DOCS"):
-        page.screenshot(path=str(DOCS_OVERLAY))
 
     # The variant picker: green's visitors (u2, u3) made 5 of the clicks; no per-variant users.
     page.locator("#logdig-overlay-bar select[name=variant]").select_option("hero:green")
@@ -270,8 +283,30 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     assert region["clicks"] == 4 and region["users"] == "" and "users not kept per variant" in region["text"]
     _shot(page, "variant")
 
-    # The layout picker: the tablet map of this page has no clicks; back to all visitors.
+    # The visitor picker: only u2 is new (2 clicks on #hot, 1 on #cold). Computed on demand:
+    # the panel says "computing" (a 202), asks again and draws u2's clicks alone.
     page.locator("#logdig-overlay-bar select[name=variant]").select_option("")
+    page.wait_for_function("() => !document.getElementById('logdig-overlay').dataset.segment")
+    page.locator("#logdig-overlay-bar select[name=visitor]").select_option("new")
+    page.wait_for_selector("#logdig-overlay-bar[data-computing]", state="attached")
+    assert "Computing the heat map of new visitors" in page.evaluate(
+        "document.getElementById('logdig-overlay-bar').shadowRoot.textContent"
+    )
+    page.wait_for_selector("#logdig-overlay[data-segment='visitor=new']", state="attached", timeout=30_000)
+    mine = [(u, x, y) for u, _sel, x, y, _dead in CLICKS if u == NEW]
+    assert f"new visitors · {len(mine)} clicks" in page.locator("#logdig-overlay-bar span").inner_text()
+    assert page.locator('.logdig-badge[data-selector="#hot"]').get_attribute("data-clicks") == "2"
+    assert _root(page)["data-cells"] == "2"  # u2's #hot and #cold cells; #buy (u3) is gone
+    statuses = [s for u, s in answers if "visitor=new" in u]
+    assert statuses[0] == 202 and statuses[-1] == 200 and len(statuses) == statuses.count(202) + 1, statuses
+    region = _drag(page, 30, 290, 370, 770)  # per-cell users are kept in a segment: u2 alone
+    assert region["clicks"] == len(mine) and region["users"] == "1" and region["share"] == 1.0, region
+    _shot(page, "segment")
+    if os.environ.get("LOGDIG_UPDATE_DOCS"):
+        page.screenshot(path=str(DOCS_OVERLAY))
+    page.locator("#logdig-overlay-bar select[name=visitor]").select_option("")
+
+    # The layout picker: the tablet map of this page has no clicks; back to all visitors.
     page.locator("#logdig-overlay-bar select[name=viewport]").select_option("tablet")
     page.wait_for_function("() => document.querySelector('#logdig-overlay[data-viewport-class=tablet]')")
     assert _root(page)["data-cells"] == "0"
@@ -279,7 +314,7 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     context.close()
 
 
-def test_the_data_endpoint_names_a_bad_or_unanswerable_segment(layered: Layered):
+def test_the_data_endpoint_names_a_bad_segment(layered: Layered):
     sig = layered.href.split(f"{overlay.PARAM}=", 1)[1]
     base = f"{layered.collector_url}/overlay/data?sig={sig}"
 
@@ -291,7 +326,7 @@ def test_the_data_endpoint_names_a_bad_or_unanswerable_segment(layered: Layered)
             with e:
                 return e.code, json.loads(e.read())
 
-    for query, field in (("viewport=watch", "viewport"), ("variant=nocolon", "variant"), ("visitor=new", "visitor")):
+    for query, field in (("viewport=watch", "viewport"), ("variant=nocolon", "variant"), ("visitor=maybe", "visitor")):
         status, body = get(query)
         assert status == 400 and body["field"] == field, (query, body)
     status, body = get("viewport=desktop")

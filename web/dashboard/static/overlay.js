@@ -1,14 +1,16 @@
 /*
  * LogDig heat-map overlay: draws a page's clicks, movement, dead clicks, attention and
  * scroll reach over the live page, aligned to its layout at the current width, with a
- * panel to switch the layers, pick a layout class and an experiment variant, and measure
- * a region (its clicks, distinct users and share of the page's clicks).
+ * panel to switch the layers, pick a layout class, an experiment variant and a segment
+ * (device, new or returning visitor, source: overlay-segments.js), and measure a region
+ * (its clicks, distinct users and share of the page's clicks).
  *
  * Loaded by the tracker when the page URL carries ?logdig_overlay=<signed>, from the
  * collector that serves this file (COLLECTOR/overlay.js, with overlay-layers.js, the
  * drawing, in one function: see web/dashboard/overlay.py). It fetches
- * COLLECTOR/overlay/data?sig=<signed>[&viewport=...][&variant=...] (CORS, no cookies); a
- * forged or expired value gets 403 and the overlay shows the reason instead of a heat map.
+ * COLLECTOR/overlay/data?sig=<signed>[&viewport=...][&device=...&variant=...] (CORS, no
+ * cookies); a forged or expired value gets 403 and the overlay shows the reason instead of
+ * a heat map; a segment being computed gets 202 and the overlay asks again.
  *
  * Everything it adds to the page lives in shadow roots (the host page's CSS stays out),
  * carries data-logdig-ignore (the tracker does not record clicks on it), and gets its text
@@ -35,7 +37,7 @@ var data = null;
 var root = null;
 var shown = true;
 var on = {clicks: true, moves: false, dead: false, attention: false, scroll: false};
-var pick = {viewport: '', variant: ''};
+var pick = {viewport: ''}; // the layout; the visitors are seg (overlay-segments.js)
 var measuring = false; // the rectangle tool is on
 var rect = null; // the last region measured, in page pixels
 var status = '';
@@ -124,6 +126,7 @@ function render() {
   if (rect) layer.appendChild(regionBox(rect));
   if (measuring) layer.appendChild(catcher(g));
   root.setAttribute('data-viewport-class', g.cls);
+  root.setAttribute('data-segment', new URLSearchParams(data.segment || {}).toString());
   Object.keys(counts).forEach(function (k) { root.setAttribute('data-' + k, String(counts[k])); });
   if (away) root.setAttribute('data-away', '');
   d.body.appendChild(root);
@@ -211,21 +214,6 @@ function button(label, onClick) {
   return b;
 }
 
-function choice(name, label, options, value, onChange) {
-  var wrap = el('label', {marginRight: '10px'}, label + ' ');
-  var s = el('select', {font: 'inherit'});
-  s.name = name;
-  options.forEach(function (o) {
-    var opt = el('option', {}, o[1]);
-    opt.value = o[0];
-    s.appendChild(opt);
-  });
-  s.value = value;
-  s.addEventListener('change', safe(onChange));
-  wrap.appendChild(s);
-  return wrap;
-}
-
 function row(style) {
   return el('div', Object.assign({marginTop: '6px'}, style || {}));
 }
@@ -261,7 +249,8 @@ function panel(text) {
   var total = (data.grids[g.cls] || []).reduce(function (s, c) {
     return s + c[2];
   }, 0);
-  var who = data.variant ? ' · variant ' + data.variant : '';
+  var who = segmentText(data.segment || {});
+  who = who ? ' · ' + who : '';
   ui.appendChild(el('span', {}, 'LogDig heat map · ' + g.cls + who + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to));
   ui.appendChild(button(shown ? 'Hide' : 'Show', function () {
     shown = !shown;
@@ -292,16 +281,7 @@ function panel(text) {
     pick.viewport = this.value;
     load();
   }));
-  var variants = [['', 'all visitors']];
-  Object.keys(data.experiments || {}).forEach(function (name) {
-    data.experiments[name].forEach(function (v) {
-      variants.push([name + ':' + v, name + ': ' + v]);
-    });
-  });
-  picks.appendChild(choice('variant', 'Variant', variants, pick.variant, function () {
-    pick.variant = this.value;
-    load();
-  }));
+  variantPick(picks, data.experiments || {});
   var tool = button(measuring ? 'Drag over the page…' : 'Measure a region', function () {
     measuring = !measuring;
     render();
@@ -309,6 +289,9 @@ function panel(text) {
   tool.name = 'measure';
   picks.appendChild(tool);
   ui.appendChild(picks);
+  var visitors = row();
+  segmentPicks(visitors);
+  ui.appendChild(visitors);
   var out = el('output', {display: 'block', marginTop: '6px'});
   out.name = 'region';
   if (rect) {
@@ -334,6 +317,8 @@ function close() {
   w.removeEventListener('hashchange', onNavigate);
   clearInterval(watch);
   clearTimeout(timer);
+  clearTimeout(poll);
+  asked++; // an answer still on its way is dropped
 }
 
 function notice(text) {
@@ -362,24 +347,26 @@ function onNavigate() {
 }
 
 // Fetch the data for the current picks; the first answer starts the overlay, later ones
-// (a picker changed) draw again. A refusal of a pick keeps what is drawn and says why.
+// (a picker changed) draw again. A refusal of a pick keeps what is drawn and says why; a
+// segment still being computed is asked for again (overlay-segments.js, computing()).
 function load() {
+  clearTimeout(poll);
   var url = new URL('overlay/data', script.src);
   url.searchParams.set('sig', sig);
   if (pick.viewport) url.searchParams.set('viewport', pick.viewport);
-  if (pick.variant) url.searchParams.set('variant', pick.variant);
+  segmentQuery(url);
   status = data ? 'Loading…' : '';
   if (data) panel();
   var mine = ++asked;
   return fetch(url, {credentials: 'omit', cache: 'no-store'})
     .then(function (r) {
       return r.json().then(function (body) {
-        return {ok: r.ok, body: body};
+        return {ok: r.ok, status: r.status, body: body};
       });
     })
     .then(
       safe(function (res) {
-        if (mine !== asked) return;
+        if (mine !== asked || computing(res)) return;
         if (!res.ok && !data) {
           return whenReady(function () {
             notice('LogDig overlay refused: ' + (res.body.error || 'invalid link'));
@@ -391,6 +378,7 @@ function load() {
         }
         var first = !data;
         data = res.body;
+        seg = Object.assign({}, data.segment);
         status = '';
         rect = null;
         whenReady(safe(render));
