@@ -30,6 +30,7 @@ import io as _io
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -52,6 +53,7 @@ PART_ROWS = 4_000_000  # most rows in one part; a larger site-day gets several
 BATCH_BYTES = 256 * 2**20  # raw bytes read together (one DuckDB pass; its memory is about 4x)
 BATCH_DAYS = 8
 ZSTD_LEVEL = 3
+ENCODERS = 2  # threads encoding Parquet parts
 ORDER = ("user_key", "ts_ms", "event_id")  # sorted in a part: visitors' rows together compress well
 
 
@@ -104,6 +106,42 @@ def parquet_bytes(table: Any) -> bytes:
         write_statistics=True,
     )
     return buf.getvalue()
+
+
+@dataclass
+class SortedRows:
+    names: list[str]  # unique_events' columns in order (the manifest's "order")
+    schema: Any  # the stored columns' Arrow schema (the partition columns are in the path)
+    tables: dict[tuple[str, str], Any]  # (day, token) -> its rows, sorted by ORDER
+
+    def rows(self, day: str, token: str) -> int:
+        table = self.tables.get((day, token))
+        return 0 if table is None else table.num_rows
+
+
+def sorted_rows(conn: Any) -> SortedRows:
+    """The ``unique_events`` of a batch as Arrow, each (day, token) sorted by :data:`ORDER`.
+
+    One export and one sort in Arrow, then zero-copy slices: a DuckDB ``ORDER BY`` per site
+    and day scanned the whole batch each time and moved the wide rows (lists of points)
+    through its sort."""
+    import pyarrow.compute as pc
+
+    from analysis import lake
+
+    names = [d[0] for d in conn.execute("SELECT * FROM unique_events LIMIT 0").description]
+    stored = [n for n in names if n not in lake.PARTITIONS]
+    columns = ", ".join(f'"{c}"' for c in ["day", "token", *stored])
+    table = conn.execute(f"SELECT {columns} FROM unique_events").to_arrow_table()
+    keys = ["day", "token", *ORDER]  # byte order, as DuckDB's ORDER BY; no nulls in these
+    table = table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+    counts = conn.execute('SELECT "day", "token", count(*) FROM unique_events GROUP BY ALL ORDER BY ALL').fetchall()
+    rows = table.drop_columns(["day", "token"])
+    tables, start = {}, 0
+    for day, token, n in counts:
+        tables[(day, token)] = rows.slice(start, n)
+        start += n
+    return SortedRows(names, rows.schema, tables)
 
 
 class Compactor:
@@ -168,22 +206,32 @@ class Compactor:
         (with ``token``: only that site's parts; the days' manifests are current)."""
         from analysis import io, lake
         from analysis.engines import duckdb_engine
-        from analysis.run import raw_unique
+        from analysis.loading import raw_unique  # not analysis.run: it imports the jobs (and scipy)
 
         engine = duckdb_engine()
         try:
             objects = {d: io.day_objects(self.store, d) for d in days}
             _, quality, token_quality, _ = raw_unique(engine, self.settings, self.store, days, token)
-            conn = engine.session._conn
-            for day in days:
-                old = lake.read_manifest(self.store, day) if token is not None else None
-                self._write_day(conn, day, objects[day], quality.get(day), token_quality, token, old, report)
+            batch = sorted_rows(engine.session._conn)
         finally:
             engine.close()
+        # Parquet encoding lets go of the GIL: every part of the batch is encoded in threads
+        # while the parts are stored one by one, in order (the failpoints count the puts)
+        with ThreadPoolExecutor(max_workers=ENCODERS) as pool:
+            encoded = {
+                key: [
+                    pool.submit(parquet_bytes, table.slice(s, PART_ROWS)) for s in range(0, table.num_rows, PART_ROWS)
+                ]
+                for key, table in batch.tables.items()
+            }
+            for day in days:
+                old = lake.read_manifest(self.store, day) if token is not None else None
+                tokens = sorted(t for (t, d) in token_quality if d == day)
+                parts = {tok: (encoded.get((day, tok), []), batch.rows(day, tok)) for tok in tokens}
+                self._write_day(day, objects[day], quality.get(day), token_quality, token, old, report, parts, batch)
 
     def _write_day(
         self,
-        conn: Any,
         day: str,
         objects: list[str],
         quality: dict | None,
@@ -191,28 +239,21 @@ class Compactor:
         token: str | None,
         old: dict | None,
         report: CompactReport,
+        encoded: dict[str, tuple[list[Future], int]],
+        batch: SortedRows,
     ) -> None:
         from analysis import lake
 
-        names = [d[0] for d in conn.execute("SELECT * FROM unique_events LIMIT 0").description]
-        stored = [n for n in names if n not in lake.PARTITIONS]
-        columns = ", ".join(f'"{c}"' for c in stored)
-        order = ", ".join(f'"{c}"' for c in ORDER)
-        table_schema = conn.execute(f"SELECT {columns} FROM unique_events LIMIT 0").to_arrow_table().schema
-        tokens = sorted(t for (t, d) in token_quality if d == day)
         parts: dict[str, list[str]] = dict(old["parts"]) if token is not None else {}
         counts: dict[str, dict] = dict(old["tokens"]) if token is not None else {}
         if token is not None:
             parts.pop(token, None)
             counts.pop(token, None)
         written = 0
-        for tok in tokens:
-            table = conn.execute(
-                f"SELECT {columns} FROM unique_events WHERE day = ? AND token = ? ORDER BY {order}", [day, tok]
-            ).to_arrow_table()
+        for tok, (futures, rows) in encoded.items():
             keys = []
-            for start in range(0, table.num_rows, PART_ROWS):
-                data = parquet_bytes(table.slice(start, PART_ROWS))
+            for future in futures:
+                data = future.result()
                 key = lake_part_key(day, tok, data)
                 if written:
                     failpoint("compact-mid-parts")
@@ -222,15 +263,15 @@ class Compactor:
                 report.lake_bytes += len(data)
             parts[tok] = keys
             counts[tok] = dict(token_quality[(tok, day)])
-            report.events += table.num_rows
+            report.events += rows
         q = quality or {"lines": 0, "valid": 0, "bad": {}}
         if token is not None:
             q = {k: old["quality"][k] for k in ("lines", "valid", "bad")}
         manifest = {
             "version": lake.code_version(),
             "day": day,
-            **lake.columns(table_schema),
-            "order": names,
+            **lake.columns(batch.schema),
+            "order": batch.names,
             "objects": objects,
             "raw_bytes": sum(self.store.sizes(f"{day}/").get(k, 0) for k in objects),
             "parts": parts,
