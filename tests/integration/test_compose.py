@@ -3,6 +3,7 @@ command (and healthcheck) against the test Redis and S3 servers and watch it wor
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -10,14 +11,16 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from redis import Redis
 
-from logdig.queue import Sites
+from logdig.queue import Sites, shared_secret
 from logdig.storage import open_store
 from tests.helpers import make_event, post, stored_events
 
@@ -127,7 +130,8 @@ def test_each_service_command_runs_against_real_redis_and_s3(s3_settings, tmp_pa
         wait_for(healthy, what="web healthcheck")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as r:
             assert r.read() == b"Success"
-        events = [make_event(token) for _ in range(25)]
+        page = "http://site.example/index.html"
+        events = [make_event(token, current_page=page, viewport_w=1280, viewport_h=800) for _ in range(25)]
         assert post(f"http://127.0.0.1:{port}/logs", events)[0] == 202
 
         procs.append(subprocess.Popen(command("scheduler"), env=service_env("scheduler", s3_settings), cwd=ROOT))
@@ -138,6 +142,7 @@ def test_each_service_command_runs_against_real_redis_and_s3(s3_settings, tmp_pa
         for name in ("worker", "scheduler"):
             check = SERVICES[name]["healthcheck"]["test"][1:]
             assert subprocess.run(check, env=service_env(name, s3_settings), timeout=30).returncode == 0
+        overlay_segment(f"http://127.0.0.1:{port}", Redis.from_url(s3_settings.redis_url), token, page)
     finally:
         for p in procs:
             p.terminate()
@@ -148,6 +153,33 @@ def test_each_service_command_runs_against_real_redis_and_s3(s3_settings, tmp_pa
                 p.kill()
     assert all(p.returncode is not None for p in procs)
     assert sys.executable  # the commands ran from this environment's `logdig`
+
+
+def overlay_segment(base: str, redis: Redis, token: str, page: str) -> None:
+    """The web service serves the heat-map module and the overlay, and computes an overlay
+    segment on demand from the objects in S3 (its environment reaches them)."""
+    from web.dashboard import overlay
+
+    for path in ("/clicktracker-heatmap.js", "/overlay.js"):
+        with urllib.request.urlopen(base + path, timeout=10) as r:
+            assert r.status == 200 and "javascript" in r.headers["Content-Type"], path
+    today = datetime.now(UTC).date().isoformat()
+    sig = overlay.sign(shared_secret(redis), token, page, today, today, time.time())
+    answers = []
+
+    def answered() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/overlay/data?sig={sig}&device=desktop", timeout=30) as r:
+                answers.append((r.status, json.loads(r.read())))
+        except urllib.error.HTTPError as e:
+            with e:
+                answers.append((e.code, json.loads(e.read())))
+        return answers[-1][0] != 202
+
+    wait_for(answered, timeout=90, what="the overlay segment")
+    status, body = answers[-1]
+    assert status == 200 and body["segment"] == {"device": "desktop"}, answers[-1]
+    assert sum(c[2] for cells in body["grids"].values() for c in cells) == 25  # make_event's UA: desktop
 
 
 @pytest.mark.parametrize(
