@@ -28,12 +28,15 @@
     var TRACKED = '[href],button,input,select,textarea,[role=button],[onclick],[data-logdig],' + opt.track;
     var IGNORED = '[data-logdig-ignore],.logdig-ignore';
 
+    // (Named once: the page height is read in two places.)
+    var root = d.documentElement;
+    // (Three arguments at most, experiment()'s: no rest array and spread on every click.)
     var safe =
       (f) =>
-      (...a) => {
+      (a, b, c) => {
         try {
-          return f(...a);
-        } catch (e) {}
+          return f(a, b, c);
+        } catch {}
       };
     var on = (target, type, f, capture) => target.addEventListener(type, safe(f), capture);
 
@@ -52,7 +55,7 @@
     var set = (k, v) => {
       try {
         store[k] = v;
-      } catch (e) {
+      } catch {
         // Full: a copy in memory from now on.
         (store = {...store})[k] = v;
       }
@@ -124,9 +127,10 @@
     // Rounded, and never below 0.
     var whole = (v) => Math.max(0, Math.round(v));
     // An event of this page view, as it is now; queue() sends it. The heat-map module sees
-    // each one as it is made (logdig._h): a click (its dead-click verdict), a page view (its
-    // counters restart), a page leave (it adds attention and sends its last moves).
-    var make = (type, fields, e) => (
+    // each one as it is made (logdig._h): a click, with its element el (the offset in it,
+    // without finding it again; the dead-click verdict), a page view (its counters
+    // restart), a page leave (it adds attention and sends its last moves).
+    var make = (type, fields, el, e) => (
       (e = {
         // A Date: JSON.stringify writes it as toISOString() would, when the event is
         // persisted or sent, not inside the click (formatting costs about 25 us there).
@@ -143,10 +147,10 @@
         type: type,
         viewport_w: w.innerWidth,
         viewport_h: w.innerHeight,
-        page_h: d.documentElement.scrollHeight,
+        page_h: root.scrollHeight,
         ...fields
       }),
-      api._h?.(e),
+      api._h?.(e, el),
       e
     );
     // Into pending, and 300 ms later into the stored outbox and sent (unless a send,
@@ -166,7 +170,7 @@
     var left;
     var seen;
     var measure = () =>
-      (depth = Math.max(depth, Math.min(100, whole(((w.scrollY + w.innerHeight) / d.documentElement.scrollHeight) * 100)) | 0));
+      (depth = Math.max(depth, Math.min(100, whole(((w.scrollY + w.innerHeight) / root.scrollHeight) * 100)) | 0));
     // The heat-map module's hook (logdig._l) adds its fields (attention) to the page leave.
     var leave = () => left || (measure(), emit('pageleave', {scroll_depth: depth}), (left = 1));
     var pageview = (referrer = d.referrer) => {
@@ -220,7 +224,7 @@
         interactive: !!hit,
         // A form control answers a click itself (caret, check mark, picker); any other
         // click is dead unless answer() comes within 1 s.
-      });
+      }, el);
       waiting.push(c);
       // (Timers of equal delay run in order, so c is first unless a hide sent it.)
       setTimeout(() => waiting[0] == c && queue(waiting.shift()), 1e3);
@@ -280,5 +284,5 @@
     overlay && load('overlay.js');
     api._e = emit;
     'heatmap' in opt && on(w, 'load', () => load('clicktracker-heatmap.js'));
-  } catch (e) {}
+  } catch {}
 })(window, document);

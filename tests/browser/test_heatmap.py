@@ -44,8 +44,10 @@ def move_around(page: object, steps: int = 30, ms: int = 2000) -> None:
 def test_every_click_is_recorded_with_interactive_and_dead_flags(tab: Tab, pipeline: Pipeline) -> None:
     page = open_with_heatmap(tab, pipeline)
     user_key = tab.user_key(page)
+    boxes = {}
     for element in ("plain-text", "dead", "live", "email", "plain"):
-        page.click(f"#{element}")
+        boxes[element] = page.locator(f"#{element}").bounding_box()
+        page.click(f"#{element}")  # at the middle of the element
         page.wait_for_timeout(1200)  # one verdict at a time: no answer reaches the next click
     page.click("#ignored")
     page.click("#link-products")  # navigates: an answer within 1 s
@@ -67,6 +69,10 @@ def test_every_click_is_recorded_with_interactive_and_dead_flags(tab: Tab, pipel
     for element, (interactive, dead) in expected.items():
         click = click_on(events, element)
         assert (click["interactive"], click["dead"]) == (interactive, dead), (element, click)
+        if element in boxes:  # its position inside the element (x and the box rounded apart)
+            box = boxes[element]
+            assert abs(click["offset_x"] - box["width"] / 2) <= 2, (element, click, box)
+            assert abs(click["offset_y"] - box["height"] / 2) <= 2, (element, click, box)
     assert click_on(events, "plain-text")["text"].startswith("A plain paragraph")
     assert "text" not in click_on(events, "email")
 
