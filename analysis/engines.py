@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -52,17 +53,21 @@ def api(df: Any) -> Api:
 
 STAGE_PREFIX = "_logdig_stage_"
 _stages = itertools.count(1)
+# While a job's queries are built for reuse (analysis.plan), the statements stage() runs are
+# recorded here, so a later run can make the same views and tables without building again.
+recording: ContextVar[list[tuple[str, str]] | None] = ContextVar("logdig_stage_recording", default=None)
 
 
-def stage(df: Any) -> Any:
+def stage(df: Any, table: bool = False) -> Any:
     """``df`` as a fresh one-table DataFrame, to start a long chain of steps from.
 
     sqlframe copies (and hashes) the whole query tree at every step, so a chain of steps
     costs Python time that grows with the square of its length. On DuckDB the query
     becomes a view that later steps read by name, so their tree starts again from one
     table; DuckDB inlines the view into the query that reads it, so nothing is computed
-    or stored here. :func:`drop_stages` removes the views. On Spark, ``df`` itself: its
-    steps are cheap to build.
+    or stored here. With ``table`` it becomes a table instead, computed once here: for a
+    frame several queries read (DuckDB would compute an inlined view again in each).
+    :func:`drop_stages` removes them. On Spark, ``df`` itself: its steps are cheap to build.
     """
     if not _is_sqlframe(df):
         return df
@@ -70,19 +75,25 @@ def stage(df: Any) -> Any:
     if len(sql) != 1:  # pragma: no cover - only cached frames give several statements
         return df
     name = f"{STAGE_PREFIX}{next(_stages)}"
+    statement = f"CREATE OR REPLACE {'TABLE' if table else 'VIEW'} {name} AS {sql[0]}"
     conn = df.session._conn
-    conn.execute(f"CREATE VIEW {name} AS {sql[0]}")
+    conn.execute(statement)
+    if (recorded := recording.get()) is not None:
+        recorded.append((name, statement))
     # the columns from DESCRIBE: sqlframe's own lookup binds every view of the database
     df.session.catalog.add_table(name, {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {name}").fetchall()})
     return df.session.table(name)
 
 
 def drop_stages(session: Any) -> None:
-    """Drop the views :func:`stage` made on a DuckDB session."""
+    """Drop the views and tables :func:`stage` made on a DuckDB session."""
     conn = session._conn
-    names = conn.execute("SELECT view_name FROM duckdb_views() WHERE starts_with(view_name, ?)", [STAGE_PREFIX])
-    for (name,) in names.fetchall():
-        conn.execute(f"DROP VIEW IF EXISTS {name}")
+    for kind in ("view", "table"):
+        names = conn.execute(
+            f"SELECT {kind}_name FROM duckdb_{kind}s() WHERE starts_with({kind}_name, ?)", [STAGE_PREFIX]
+        ).fetchall()
+        for (name,) in names:
+            conn.execute(f"DROP {kind.upper()} IF EXISTS {name}")
 
 
 @dataclass

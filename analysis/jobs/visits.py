@@ -75,18 +75,19 @@ def visits(events: Any) -> Any:
     running = W.partitionBy(*USER).orderBy("ts_ms", "event_id").rowsBetween(W.unboundedPreceding, W.currentRow)
     cols = [c for c in marked.columns if c != "_new"]
     numbered = marked.select(*cols, F.sum("_new").over(running).cast("long").alias("visit"))
-    first = F.row_number().over(W.partitionBy(*VISIT).orderBy("ts_ms", "event_id"))
-    last = F.row_number().over(W.partitionBy(*VISIT).orderBy(F.col("ts_ms").desc(), F.col("event_id").desc()))
-    ranked = stage(numbered.select(*numbered.columns, first.alias("_first"), last.alias("_last")))
-    counted = ranked.groupBy(*VISIT).agg(
+    # the first and last event of a visit by (ts_ms, event_id): one aggregation, no more sorts
+    order = F.struct("ts_ms", "event_id")
+    entry = F.struct(F.col("page").alias("entry_page"), *ATTRIBUTES)
+    counted = numbered.groupBy(*VISIT).agg(
         F.min("ts_ms").alias("start_ms"),
         F.max("ts_ms").alias("end_ms"),
         F.sum("_pv").cast("long").alias("pageviews"),
         F.count(F.lit(1)).alias("events"),
+        F.min_by(entry, order).alias("_entry"),
+        F.max_by("page", order).alias("exit_page"),
     )
-    entry = ranked.filter(F.col("_first") == 1).select(*VISIT, F.col("page").alias("entry_page"), *ATTRIBUTES)
-    exit_ = ranked.filter(F.col("_last") == 1).select(*VISIT, F.col("page").alias("exit_page"))
-    return stage(counted.join(entry, list(VISIT)).join(exit_, list(VISIT)))
+    fields = [F.col("_entry").getField(c).alias(c) for c in ("entry_page", *ATTRIBUTES)]
+    return stage(counted.select(*VISIT, "start_ms", "end_ms", "pageviews", "events", *fields, "exit_page"), table=True)
 
 
 def _counts(F: Any) -> list[Any]:

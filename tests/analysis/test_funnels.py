@@ -59,11 +59,9 @@ def test_funnel_limited_to_its_token(duck, tmp_path):
     events = path("u1", [(0, "pricing"), (1, "signup")]) + path("u2", [(0, "pricing"), (1, "signup")], token="tok2")
     loaded = load_events(duck, tmp_path, events)
     assert [r["token"] for r in run.rows(funnels.steps(loaded.events, only_b))] == ["tok2"]
-    keys = [("tok", "2026-11-25"), ("tok2", "2026-11-25")]
-    with run.Queries(loaded.events) as queries:
-        docs = run.funnel_docs(loaded.events, queries, keys=keys, funnels=[only_b])()
-    assert docs[("tok", "2026-11-25")]["funnels"] == []
-    assert docs[("tok2", "2026-11-25")]["funnels"][0]["steps"][1]["users"] == 1
+    docs = run.compute(loaded, ["funnels"], funnels=[only_b])
+    assert docs[("funnels", "tok", "2026-11-25")]["funnels"] == []
+    assert docs[("funnels", "tok2", "2026-11-25")]["funnels"][0]["steps"][1]["users"] == 1
 
 
 def test_a_step_typed_with_the_address_bars_slash_matches(engine, tmp_path):

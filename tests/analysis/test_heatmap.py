@@ -78,17 +78,25 @@ def test_breakpoints_and_scroll_depth(duck, tmp_path):
     assert got == {0: 2, 10: 1, 50: 1, 100: 2}
 
 
-def test_queries_collect_what_grouped_collects_and_pass_errors_on(engine, tmp_path):
+def test_the_runner_collects_what_grouped_collects_and_passes_errors_on(duck, tmp_path):
+    from analysis import plan
+
     events = [event(event_id=f"c{i}", x=10 * i, y=5 * i, viewport_w=1000 + i) for i in range(6)]
-    loaded = load_events(engine, tmp_path, events)
-    frames = heatmap.run(loaded.events)
-    with run.Queries(loaded.events) as queries:
-        answers = {name: queries.grouped(df) for name, df in frames.items()}
-        assert {name: answer() for name, answer in answers.items()} == {
-            name: run.grouped(df) for name, df in frames.items()
-        }
-        F = api(loaded.events).F
-        broken = loaded.events.select("token", "day", (F.col("event_id").cast("int")).alias("n"))
-        answer = queries.grouped(broken)  # not a number: the error comes with the answer
-        with pytest.raises(Exception, match="(?i)conver|cast|number"):
-            answer()
+    loaded = load_events(duck, tmp_path, events)
+    want = {name: run.grouped(df) for name, df in heatmap.run(loaded.events).items()}
+    keys = sorted(loaded.token_quality)
+    counts = {k: 1 for k in keys}
+    with plan.Runner(loaded.events) as runner:
+        built = runner.build("heatmap", [], heatmap.run)
+        assert [found["heatmap"] for _, found in runner.run({"heatmap": built}, keys, counts)] == [want]
+    with plan.Runner(loaded.events) as runner:  # built before: the same text, run again
+        assert runner.build("heatmap", [], heatmap.run) is built
+        assert [found["heatmap"] for _, found in runner.run({"heatmap": built}, keys, counts)] == [want]
+
+        def broken(events):
+            F = api(events).F
+            return {"n": events.select("token", "day", (F.col("event_id").cast("int")).alias("n"))}
+
+        failing = runner.build("broken", [], broken)
+        with pytest.raises(Exception, match="(?i)conver|cast|number"):  # not a number
+            list(runner.run({"broken": failing}, keys, counts))
