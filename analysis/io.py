@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
+
 from analysis.engines import Engine, drop_stages
 from analysis.schema import CORRUPT, FIELDS, struct_type
 
@@ -244,9 +246,36 @@ def read_raw(engine: Engine, settings: Any, store: Any, days: list[str]) -> Any:
 
 
 # ---------------------------------------------------------------- results
+class RawJSON:
+    """Rows already written as JSON text (a JSON array) by the database, placed in a result
+    document as they are: the big tables (heat map grids) never become Python objects."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _raw(value: Any) -> Any:
+    if isinstance(value, RawJSON):
+        return orjson.Fragment(value.text)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def parsed(value: Any) -> Any:
+    """``value`` with every :class:`RawJSON` in it (in dicts and lists) parsed."""
+    if isinstance(value, RawJSON):
+        return orjson.loads(value.text)
+    if isinstance(value, dict):
+        return {k: parsed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [parsed(v) for v in value]
+    return value
+
+
 def write_json(store: Any, key: str, doc: dict) -> None:
-    data = json.dumps(doc, ensure_ascii=False, sort_keys=True, indent=1, allow_nan=False).encode("utf-8")
-    store.put(key, data, content_type="application/json")
+    """``doc`` as UTF-8 JSON, keys sorted (orjson: the standard encoder took seconds for a heat map grid)."""
+    store.put(key, orjson.dumps(doc, default=_raw, option=orjson.OPT_SORT_KEYS), content_type="application/json")
 
 
 def read_json(store: Any, key: str) -> dict | None:
