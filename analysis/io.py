@@ -275,7 +275,11 @@ def parsed(value: Any) -> Any:
 
 def write_json(store: Any, key: str, doc: dict) -> None:
     """``doc`` as UTF-8 JSON, keys sorted (orjson: the standard encoder took seconds for a heat map grid)."""
-    store.put(key, orjson.dumps(doc, default=_raw, option=orjson.OPT_SORT_KEYS), content_type="application/json")
+    store.put(
+        key,
+        orjson.dumps(doc, default=_raw, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2),
+        content_type="application/json",
+    )
 
 
 def read_json(store: Any, key: str) -> dict | None:

@@ -31,6 +31,7 @@ from itertools import groupby
 from typing import Any
 
 from analysis.engines import drop_stages, duckdb_cursor, recording
+from analysis.io import RawJSON
 from analysis.loading import _is_duckdb, rows
 
 EVENTS = "analysis_events"  # what the jobs read: the current batch's days
@@ -73,6 +74,36 @@ def sorted_query(df: Any) -> str | None:
     return f"SELECT * FROM ({sql[0]}) ORDER BY {order}"
 
 
+def json_query(df: Any) -> str | None:
+    """The DuckDB SQL of ``df`` as one row per token and day: ``token, day, rows`` with the
+    other columns' rows as a JSON array, in :func:`grouped`'s order (see :func:`raw_rows`)."""
+    if not _is_duckdb(df):
+        return None
+    sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
+    rest = _rest(df)
+    if len(sql) != 1 or not rest:  # pragma: no cover - every job has one statement and columns besides its keys
+        return None
+    fields = ", ".join(f'"{n}" := "{n}"' for n in rest)
+    order = ", ".join(f'"{n}" ASC NULLS LAST' for n in rest)
+    return (
+        f"SELECT token, day, CAST(to_json(list(struct_pack({fields}) ORDER BY {order})) AS VARCHAR) AS rows "
+        f"FROM ({sql[0]}) GROUP BY token, day"
+    )
+
+
+def raw_rows(table: Any) -> dict[Key, RawJSON]:
+    """``token, day, rows`` (Arrow) -> {(token, day): RawJSON(rows)}."""
+    return {
+        (t, d): RawJSON(r)
+        for t, d, r in zip(
+            table.column("token").to_pylist(),
+            table.column("day").to_pylist(),
+            table.column("rows").to_pylist(),
+            strict=True,
+        )
+    }
+
+
 def cut(table: Any, rest: list[str]) -> Grouped:
     """Rows sorted by token and day (an Arrow table) -> {(token, day): [rows without them]}."""
     # dicts built by Arrow: a Python tuple per row from the cursor costs more
@@ -108,7 +139,7 @@ class Built:
     the sorted SQL and the columns besides token and day."""
 
     statements: tuple[tuple[str, str], ...]
-    queries: dict[str, tuple[str, list[str]]]
+    queries: dict[str, tuple[str, list[str] | None]]  # rest None: a JSON query (raw_rows)
 
 
 _built: OrderedDict[tuple, Built] = OrderedDict()
@@ -151,6 +182,10 @@ def _quote(items: Iterable[str]) -> str:
     return ", ".join("'" + s.replace("'", "''") + "'" for s in items)
 
 
+def _take(table: Any, rest: list[str] | None) -> dict:
+    return raw_rows(table) if rest is None else cut(table, rest)
+
+
 class Runner:
     """Runs frames built by ``make(events)`` functions over the loaded events; see the module doc."""
 
@@ -182,19 +217,25 @@ class Runner:
         self._conn.execute(f"CREATE OR REPLACE TABLE {BATCH} AS SELECT * FROM {LOADED} WHERE {where}")
         self._conn.execute(f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT * FROM {BATCH}")
 
-    def build(self, job: str, definitions: Any, make: Callable[[Any], dict[str, Any]]) -> Any:
+    def build(
+        self, job: str, definitions: Any, make: Callable[[Any], dict[str, Any]], raw: Callable[[str], bool] | None = None
+    ) -> Any:
         """The job's frames (Spark) or its :class:`Built` queries (DuckDB, from the cache when
-        this process built them before)."""
+        this process built them before). Tables named ``raw(name)`` come as :class:`RawJSON`
+        per token and day on DuckDB (rows as on Spark elsewhere)."""
         if not self.duckdb:
             return make(self.events)
-        key = (job, json.dumps(definitions, sort_keys=True, default=str), self.columns)
+        key = (job, json.dumps(definitions, sort_keys=True, default=str), self.columns, raw)
         built = _cached(key)
         if built is None:
             recorded: list[tuple[str, str]] = []
             token = recording.set(recorded)
             try:
                 frames = make(self.events)
-                queries = {name: (sorted_query(df), _rest(df)) for name, df in frames.items()}
+                queries = {
+                    name: (json_query(df), None) if raw and raw(name) else (sorted_query(df), _rest(df))
+                    for name, df in frames.items()
+                }
             finally:
                 recording.reset(token)
             built = Built(tuple(recorded), queries)
@@ -220,7 +261,7 @@ class Runner:
             yield (
                 set(days),
                 {
-                    job: {name: cut(future.result(), rest) for name, (future, rest) in found.items()}
+                    job: {name: _take(future.result(), rest) for name, (future, rest) in found.items()}
                     for job, found in started.items()
                 },
             )

@@ -158,16 +158,29 @@ class Job:
     frames: Callable[[Any, Definitions], dict[str, Any]]
     docs: Callable[[Results, list[Key], Definitions], Docs]
     uses: str | None = None  # the definitions its queries depend on
+    raw: Callable[[str], bool] | None = None  # tables placed in the documents as they are (io.RawJSON)
+
+
+def _all(name: str) -> bool:
+    return True
+
+
+def _not_totals(name: str) -> bool:
+    return name != "totals"
+
+
+def _grids(name: str) -> bool:
+    return name.startswith(("clicks", "moves"))
 
 
 BUILDERS: dict[str, Job] = {
-    "heatmap": Job(lambda ev, d: heatmap.run(ev), lambda r, k, d: _tables(r, r)),
-    "pages": Job(lambda ev, d: pages.run(ev), lambda r, k, d: _one_row(r, r, PAGE_TOTALS)),
-    "visits": Job(lambda ev, d: visits.run(ev), lambda r, k, d: _one_row(r, r, VISIT_TOTALS)),
+    "heatmap": Job(lambda ev, d: heatmap.run(ev), lambda r, k, d: _tables(r, r), raw=_all),
+    "pages": Job(lambda ev, d: pages.run(ev), lambda r, k, d: _one_row(r, r, PAGE_TOTALS), raw=_not_totals),
+    "visits": Job(lambda ev, d: visits.run(ev), lambda r, k, d: _one_row(r, r, VISIT_TOTALS), raw=_not_totals),
     "funnels": Job(
         lambda ev, d: {str(i): funnels_job.steps(ev, f) for i, f in enumerate(d.funnels)}, _funnel_docs, "funnels"
     ),
-    "experiments": Job(_experiment_frames, _experiment_docs, "experiments"),
+    "experiments": Job(_experiment_frames, _experiment_docs, "experiments", raw=_grids),
     "goals": Job(_goal_frames, _goal_docs, "goals"),
 }
 
@@ -178,9 +191,11 @@ def compute_batches(
     funnels: list[Funnel] | None = None,
     experiments: list[Experiment] | None = None,
     goals: list[Goal] | None = None,
+    raw: bool = False,
 ) -> Iterator[dict[tuple[str, str, str], dict]]:
     """{(job, token, day): data} for every token and day with events, a batch of days at a
-    time (``analysis.plan``). No I/O."""
+    time (``analysis.plan``). No I/O. With ``raw`` the big tables may be ``io.RawJSON`` (for
+    ``io.write_json``), else every table is rows."""
     keys = sorted(k for k, q in loaded.token_quality.items() if q["events"] > 0)
     counts = {k: q["events"] for k, q in loaded.token_quality.items()}
     d = Definitions(funnels or [], experiments or [], goals or [])
@@ -190,14 +205,15 @@ def compute_batches(
         for job in jobs:
             spec = BUILDERS[job]
             uses = [x.to_json() for x in getattr(d, spec.uses)] if spec.uses else []
-            built[job] = runner.build(job, uses, lambda ev, spec=spec: spec.frames(ev, d))
+            built[job] = runner.build(job, uses, lambda ev, spec=spec: spec.frames(ev, d), spec.raw)
         for days, results in runner.run(built, keys, counts):
             batch = keys if days is None else [k for k in keys if k[1] in days]
             out = {}
             for job in jobs:
                 docs = BUILDERS[job].docs(results[job], batch, d)
                 for token, day in batch:
-                    out[(job, token, day)] = docs.get((token, day), {})
+                    doc = docs.get((token, day), {})
+                    out[(job, token, day)] = doc if raw else io.parsed(doc)
             yield out
 
 
@@ -235,7 +251,7 @@ def analyze(
     written: list[str] = []
     funnel_results: dict[tuple[str, str, str], dict] = {}  # small: for the warnings
     try:  # written a batch of days at a time, so memory holds one batch's results
-        for results in compute_batches(loaded, jobs, funnels, experiments, goals):
+        for results in compute_batches(loaded, jobs, funnels, experiments, goals, raw=True):
             for (job, tok, day), data in sorted(results.items()):
                 key = results_key(job, tok, day)
                 doc = {

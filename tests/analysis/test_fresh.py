@@ -4,6 +4,7 @@ one site's analysis on demand."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import fakeredis
@@ -61,14 +62,14 @@ def test_today_is_analysed_again_only_when_its_objects_changed_and_one_site_on_d
     store_lines(tmp_path, TODAY, [at(TODAY, "t2"), at(TODAY, "b1", "siteB")])
     store_lines(tmp_path, YESTERDAY, [at(YESTERDAY, "y2")])  # 23:59's click, flushed at 00:04
     assert run_fresh(settings, redis=redis, store=store, now=NOW)["days"] == [YESTERDAY, TODAY]
-    assert '"events": 2' in store.get(f"results/pages/tok/{TODAY}.json").decode()
-    assert '"events": 2' in store.get(f"results/pages/tok/{YESTERDAY}.json").decode()
+    assert json.loads(store.get(f"results/pages/tok/{TODAY}.json"))["quality"]["events"] == 2
+    assert json.loads(store.get(f"results/pages/tok/{YESTERDAY}.json"))["quality"]["events"] == 2
     assert run_fresh(settings, redis=redis, store=store, now=NOW)["days"] == []
 
     # "Refresh now": today, one site; the other site's results are left as they were
     store_lines(tmp_path, TODAY, [at(TODAY, "t3"), at(TODAY, "b2", "siteB")])
     assert refresh_site("tok", settings, redis=redis, store=store, now=NOW)["days"] == [TODAY]
-    assert '"events": 3' in store.get(f"results/pages/tok/{TODAY}.json").decode()
-    assert '"events": 1' in store.get(f"results/pages/siteB/{TODAY}.json").decode()
+    assert json.loads(store.get(f"results/pages/tok/{TODAY}.json"))["quality"]["events"] == 3
+    assert json.loads(store.get(f"results/pages/siteB/{TODAY}.json"))["quality"]["events"] == 1
     # the day report is a full run's: the next fresh check still redoes the day for every site
     assert fresh_days(store, NOW.date()) == [TODAY]
