@@ -148,8 +148,8 @@ def test_awkward_lines_are_typed_by_sparks_rules(duck, tmp_path, broken_utf8):
     store = LocalStore(tmp_path)
     lines = [line for line in EDGE_LINES if broken_utf8 or b"\xff" not in line]
     keys = []
-    for chunk in (lines[: len(lines) // 2], lines[len(lines) // 2 :]):
-        data = b"\n".join(chunk) + b"\n"
+    for chunk, end in ((lines[: len(lines) // 2], b""), (lines[len(lines) // 2 :], b"\n")):
+        data = b"\n".join(chunk) + end  # the first object's last line has no newline: still a line of its own
         keys.append(f"2026-11-25/{hashlib.sha256(data).hexdigest()}.jsonl")
         store.put(keys[-1], data)
     typed = run.rows(io.duckdb_read(duck, store, ["2026-11-25"]))
