@@ -1,6 +1,6 @@
 """Tracker: compressed size of clicktracker.js, and main-thread time per click in Chromium.
 
-    python3 bench/bench_tracker.py [--clicks 1000] [--runs 3]
+    python3 bench/bench_tracker.py [--clicks 1000] [--moves 2000] [--runs 3] [--rounds 10] [--dist DIR]
 
 Size: gzip level 9 (Python's gzip, mtime 0, as tests/browser/test_build.py measures
 it) and brotli quality 11 (node's zlib.brotliCompressSync) of
@@ -9,33 +9,46 @@ clicktracker/dist/clicktracker.js. Baseline: Plausible's published script size,
 
 Click cost: the fixture page clicktracker/fixtures/index.html, served with COOP/COEP
 headers so the page is cross-origin isolated and performance.now() ticks in 5 us
-rather than 100 us, is loaded twice in Chromium: with the tracker and without it.
-The page dispatches --clicks synthetic clicks (rotating over a button, a link, a
+rather than 100 us, is open in Chromium three times at once, each in its own context:
+with the tracker, with the tracker and its heat-map module (data-heatmap), and without
+a tracker. Each page dispatches synthetic clicks (rotating over a button, a link, a
 data-logdig card and an input button; a window listener prevents navigation) and
 times each dispatchEvent() with performance.now(); dispatch is synchronous, so that
 is the time of every click listener. A 10 ms pause after each click lets the tracker
 send (the collector answers 202 at once), so the outbox stays short as on a real page.
-The tracker's cost per click = median with - median without (median of --runs).
-Target 0.1 ms.
+Interleaved A/B: a run is --rounds rounds; each round gives every page a block of
+--clicks/--rounds clicks, in an order that alternates between rounds (ABC, CBA, ...), so
+that load from elsewhere on the host, which drifts over seconds, falls on both sides of
+a pair. A round's figure = median of the block with the tracker - median of the block
+without, in the same round; a run's figure = the median over its rounds; the result =
+the median of --runs runs. Target 0.1 ms (the page without the module: tracker_click;
+with it: heatmap_ms=).
 
 Heat-map module (issue 14): its gzip size (budget 2,048 bytes, as the core), and its cost
 per mousemove, by the same method: the page with data-heatmap (the module loaded) and the
-page without the tracker each get --moves synthetic mousemove events on document, 2 ms
-apart (so about one in 50 is sampled, as at a real 100 ms sampling rate with a mouse
-reporting every 2 ms); cost = mean with - mean without (the mean, so the sampled events
-count; median of --runs). Target 0.02 ms. Also printed: the same with the collector down (events pile up; since the
+page without the tracker get blocks of synthetic mousemove events on document (--moves
+per page and run), 2 ms apart (so about one in 50 is sampled, as at a real 100 ms
+sampling rate with a mouse reporting every 2 ms), interleaved by rounds as the clicks;
+a round's figure = mean with - mean without (the mean, so the sampled events count, of
+the events under 1 ms on both sides: see capped_mean).
+Target 0.02 ms. Also printed: the click cost with the collector down (events pile up; since the
 tracker keeps its outbox in memory and persists it on its send timer, a click no longer
 touches localStorage, so this is the click cost while sends are failing).
+
+--dist DIR measures the clicktracker.js and clicktracker-heatmap.js in DIR instead of
+clicktracker/dist/ (e.g. a build of another commit, for an A/B of two versions).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from common import bench_line, machine, median, need
 
@@ -46,11 +59,12 @@ PLAUSIBLE = 2560  # bytes, Plausible's published script size
 TARGET_MS = 0.1
 MOVE_TARGET_MS = 0.02
 BUDGET = 2048  # bytes gzip, the module's budget
+CAP_MS = 1.0  # a mousemove taking longer is counted as preempted (see capped_mean)
 
 MOVES_JS = """
-async ([n, pause]) => {
+async ([n, pause, x0]) => {
   const times = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = x0; i < x0 + n; i++) {
     const ev = new MouseEvent('mousemove', {bubbles: true, view: window, clientX: 50 + (i % 400), clientY: 80 + (i % 300)});
     const t0 = performance.now();
     document.dispatchEvent(ev);
@@ -62,12 +76,12 @@ async ([n, pause]) => {
 """
 
 CLICKS_JS = """
-async ([n, pause]) => {
+async ([n, pause, i0]) => {
   const targets = ['#buy', '#link-products', '#card', '#input-button'].map((s) => document.querySelector(s));
-  window.addEventListener('click', (e) => e.preventDefault());
+  if (!self.benchPrevent) self.benchPrevent = window.addEventListener('click', (e) => e.preventDefault()) || 1;
   const times = [];
   const outbox = [];
-  for (let i = 0; i < n; i++) {
+  for (let i = i0; i < i0 + n; i++) {
     const el = targets[i % targets.length];
     const r = el.getBoundingClientRect();
     const ev = new MouseEvent('click', {bubbles: true, cancelable: true, view: window,
@@ -107,19 +121,23 @@ class Site(BaseHTTPRequestHandler):
     """The fixture page with or without the tracker; /logs answers 202 (or 503 when down)."""
 
     down = False
+    tracker = TRACKER_FILE
+    heatmap = HEATMAP_FILE
 
     def log_message(self, *args) -> None:
         pass
 
     def _send(self, status: int, body: bytes, ctype: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+        # A page closed between runs may leave a send of its tracker unanswered.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path.startswith("/with.html"):
@@ -130,11 +148,11 @@ class Site(BaseHTTPRequestHandler):
             tag = install_tag("bench-token", src="/clicktracker.js", endpoint=endpoint, heatmap="")
             self._send(200, render_page("index.html", tag).encode(), "text/html")
         elif self.path.startswith("/clicktracker-heatmap.js"):
-            self._send(200, HEATMAP_FILE.read_bytes(), "text/javascript")
+            self._send(200, Site.heatmap.read_bytes(), "text/javascript")
         elif self.path.startswith("/without.html"):
             self._send(200, render_page("index.html", "").encode(), "text/html")
         elif self.path.startswith("/clicktracker.js"):
-            self._send(200, TRACKER_FILE.read_bytes(), "text/javascript")
+            self._send(200, Site.tracker.read_bytes(), "text/javascript")
         else:
             self._send(404, b"", "text/plain")
 
@@ -147,88 +165,113 @@ class Site(BaseHTTPRequestHandler):
         self._send(202, json.dumps({"accepted": n, "duplicates": 0, "rejected": []}).encode(), "application/json")
 
 
-def clicks(browser, base: str, page_name: str, n: int, pause: int) -> dict:
-    context = browser.new_context()
-    page = context.new_page()
+def open_page(browser, base: str, page_name: str):
+    """One page in its own context, loaded, the tracker (and module) settled."""
+    page = browser.new_context().new_page()
     page.goto(f"{base}/{page_name}")
     page.wait_for_load_state("load")
+    if page_name == "heatmap.html":
+        page.wait_for_function("!!(window.logdig && window.logdig._h)")  # the module loaded
     page.wait_for_timeout(300)  # the tracker is async: let it load and send its page view
-    result = page.evaluate(CLICKS_JS, [n, pause])
-    context.close()
-    return result
+    return page
 
 
-def moves(browser, base: str, page_name: str, n: int) -> dict:
-    context = browser.new_context()
-    page = context.new_page()
-    page.goto(f"{base}/{page_name}")
-    page.wait_for_load_state("load")
-    page.wait_for_timeout(300)
-    result = page.evaluate(MOVES_JS, [n, 2])
-    context.close()
-    return result
+def interleaved(pages: dict, js: str, n: int, pause: int, rounds: int, stat) -> tuple[list[dict], dict]:
+    """`rounds` rounds; each gives every page a block of n // rounds events, in an order
+    that alternates between rounds (ABC, CBA, ...). Returns per round {page: stat(block)},
+    and per page the list of its blocks' results (for their other fields)."""
+    per, out, blocks = max(1, n // rounds), [], {name: [] for name in pages}
+    names = list(pages)
+    for r in range(rounds):
+        row = {}
+        for name in names if r % 2 == 0 else names[::-1]:
+            blocks[name].append(pages[name].evaluate(js, [per, pause, r * per]))
+            row[name] = stat(blocks[name][-1]["times"])
+        out.append(row)
+    return out, blocks
 
 
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
+def capped_mean(values: list[float]) -> float:
+    """The mean of the events under CAP_MS: a longer one is the host preempting the page
+    (one 5 ms stall moves a 200-event block's mean by 25 us), not a listener, whose
+    slowest (a sampled mousemove, cold) takes well under 0.1 ms. Same cut on both sides."""
+    return mean([v for v in values if v < CAP_MS] or [CAP_MS])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--clicks", type=int, default=1000)
+    ap.add_argument("--clicks", type=int, default=1000, help="clicks per page and run")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=10, help="interleaved blocks per run")
     ap.add_argument("--pause", type=int, default=10, help="ms after each click")
-    ap.add_argument("--moves", type=int, default=2000)
+    ap.add_argument("--moves", type=int, default=2000, help="mousemove events per page and run")
+    ap.add_argument("--dist", type=Path, help="measure the two files in this directory instead")
     args = ap.parse_args()
     need("node", "chromium")
+    if args.dist:
+        Site.tracker, Site.heatmap = args.dist / TRACKER_FILE.name, args.dist / HEATMAP_FILE.name
     print(f"tracker: {machine()}")
-    raw, gz, br = sizes()
+    raw, gz, br = sizes(Site.tracker)
     print(f"  clicktracker.js: {raw} bytes, gzip -9 {gz} bytes, brotli 11 {br} bytes (Plausible: {PLAUSIBLE})")
-    hraw, hgz, hbr = sizes(HEATMAP_FILE)
+    hraw, hgz, hbr = sizes(Site.heatmap)
     print(f"  clicktracker-heatmap.js: {hraw} bytes, gzip -9 {hgz} bytes, brotli 11 {hbr} bytes (budget {BUDGET})")
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Site)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
-    with_ms, without_ms, outboxes = [], [], []
+    click_runs, heat_runs, move_runs, outboxes, without_ms, move_without = [], [], [], [], [], []
     try:
         with system_chromium() as browser:
             for run in range(args.runs):
-                a = clicks(browser, base, "with.html", args.clicks, args.pause)
-                b = clicks(browser, base, "without.html", args.clicks, args.pause)
-                if not a["isolated"]:
+                pages = {name: open_page(browser, base, name) for name in ("with.html", "heatmap.html", "without.html")}
+                rows, blocks = interleaved(pages, CLICKS_JS, args.clicks, args.pause, args.rounds, median)
+                if not blocks["with.html"][0]["isolated"]:
                     print("  (page not cross-origin isolated: performance.now() is coarse)")
-                with_ms.append(median(a["times"]))
-                without_ms.append(median(b["times"]))
-                outboxes += a["outbox"]
+                core = [r["with.html"] - r["without.html"] for r in rows]
+                heat = [r["heatmap.html"] - r["without.html"] for r in rows]
+                click_runs.append(median(core))
+                heat_runs.append(median(heat))
+                without_ms.append(median([r["without.html"] for r in rows]))
+                outboxes += [q for block in blocks["with.html"] for q in block["outbox"]]
                 print(
-                    f"  run {run + 1}: dispatch median with tracker {with_ms[-1] * 1000:.1f} us, "
-                    f"without {without_ms[-1] * 1000:.1f} us; stored outbox median {median(a['outbox'])} events"
+                    f"  run {run + 1}: click, tracker minus none, {args.rounds} rounds: median {click_runs[-1] * 1000:.1f} us "
+                    f"(rounds {min(core) * 1000:.0f}-{max(core) * 1000:.0f}); with the module "
+                    f"{heat_runs[-1] * 1000:.1f} us ({min(heat) * 1000:.0f}-{max(heat) * 1000:.0f}); "
+                    f"no-tracker dispatch {without_ms[-1] * 1000:.1f} us"
                 )
-            move_with, move_without = [], []
-            for run in range(args.runs):
-                a = moves(browser, base, "heatmap.html", args.moves)
-                b = moves(browser, base, "without.html", args.moves)
-                assert a["module"], "the heat-map module did not load"
-                move_with.append(mean(a["times"]))
-                move_without.append(mean(b["times"]))
+                moving = {name: pages[name] for name in ("heatmap.html", "without.html")}
+                rows, blocks = interleaved(moving, MOVES_JS, args.moves, 2, args.rounds, capped_mean)
+                assert blocks["heatmap.html"][0]["module"], "the heat-map module did not load"
+                diffs = [r["heatmap.html"] - r["without.html"] for r in rows]
+                move_runs.append(median(diffs))
+                move_without.append(median([r["without.html"] for r in rows]))
                 print(
-                    f"  run {run + 1}: mousemove dispatch mean with module {move_with[-1] * 1000:.2f} us, "
-                    f"without tracker {move_without[-1] * 1000:.2f} us"
+                    f"  run {run + 1}: mousemove, module minus none: median {move_runs[-1] * 1000:.2f} us "
+                    f"(rounds {min(diffs) * 1000:.2f}-{max(diffs) * 1000:.2f}); no-tracker dispatch "
+                    f"{move_without[-1] * 1000:.2f} us"
                 )
+                for page in pages.values():
+                    page.context.close()
             Site.down = True
-            down = clicks(browser, base, "with.html", 600, 0)
-            nodown = clicks(browser, base, "without.html", 600, 0)
+            down_page, none_page = open_page(browser, base, "with.html"), open_page(browser, base, "without.html")
+            down = down_page.evaluate(CLICKS_JS, [600, 0, 0])
+            nodown = none_page.evaluate(CLICKS_JS, [600, 0, 0])
     finally:
         server.shutdown()
-    cost = max(median(with_ms) - median(without_ms), 1e-6)
-    full = [t for t, q in zip(down["times"][-100:], [500] * 100, strict=False)]
-    down_cost = median(full) - median(nodown["times"][-100:])
+    cost = max(median(click_runs), 1e-6)
+    heat_cost = median(heat_runs)
+    down_cost = median(down["times"][-100:]) - median(nodown["times"][-100:])
     print(
-        f"  tracker cost per click: {cost * 1000:.1f} us (median of {args.runs} runs; target {TARGET_MS * 1000:.0f} us)"
+        f"  tracker cost per click: {cost * 1000:.1f} us, with the heat-map module {heat_cost * 1000:.1f} us "
+        f"(median of {args.runs} runs; target {TARGET_MS * 1000:.0f} us)"
     )
+    print(f"  stored outbox median {median(outboxes)} events (the page with the tracker, sends answered)")
     print(f"  collector down (sends failing, events piling up): {down_cost * 1000:.0f} us per click")
-    move_cost = max(median(move_with) - median(move_without), 1e-6)
+    move_cost = max(median(move_runs), 1e-6)
     print(f"  heat-map module cost per mousemove: {move_cost * 1000:.2f} us (target {MOVE_TARGET_MS * 1000:.0f} us)")
     print(bench_line("tracker_gzip", "bytes", gz, PLAUSIBLE, PLAUSIBLE / gz, 1.25, raw=raw))
     print(bench_line("tracker_heatmap_gzip", "bytes", hgz, BUDGET, BUDGET / hgz, 1.0, raw=hraw))
@@ -254,6 +297,7 @@ def main() -> None:
             1.0,
             dispatch_without_ms=median(without_ms),
             outbox_down_ms=down_cost,
+            heatmap_ms=heat_cost,
         )
     )
 
