@@ -280,3 +280,26 @@ def analyze(
             io.write_json(store, results_key(DAY_REPORT, "all", day), report)
     warnings = funnels_job.unmatched_steps(funnel_results)
     return Summary(engine.name, list(days), written, loaded.quality, time.perf_counter() - started, warnings)
+
+
+def warm() -> float:
+    """Build every job's queries (those without definitions) on an empty day, so that each
+    fork of this process (an RQ job: "Refresh now", a scheduled run) finds them built
+    (``analysis.plan``): about 5 s of CPU once, in the worker's main process. Returns the seconds."""
+    import tempfile
+
+    from analysis.engines import duckdb_engine
+    from logdig.config import Settings
+    from logdig.storage import LocalStore
+
+    started = time.perf_counter()
+    engine = duckdb_engine()
+    with tempfile.TemporaryDirectory(prefix="logdig-warm-") as folder:
+        loaded = load(engine, Settings(data_dir=folder), LocalStore(folder), ["2000-01-01"], use_lake=False)
+        try:
+            for _ in compute_batches(loaded):
+                pass
+        finally:
+            loaded.release()
+            engine.close()
+    return time.perf_counter() - started
