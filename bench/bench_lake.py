@@ -227,7 +227,7 @@ def bench_compact(root: Path, days: list[str], work: Path) -> tuple[float, float
     print(
         f"compact   {len(report.days)} days, {report.events:,} events in {report.seconds:.2f}s: {rate:,.0f} events/s; "
         f"{report.raw_bytes:,} raw bytes -> {report.lake_bytes:,} lake bytes ({report.lake_bytes / report.raw_bytes:.3f}); "
-        f"read_json scan of the same objects {base:.2f}s"
+        f"read_json scan of the same objects {base:.2f}s   ({load_average()})"
     )
     return rate, report.lake_bytes / report.raw_bytes, report.events, base
 
