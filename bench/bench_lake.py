@@ -13,8 +13,8 @@ once (``worker/compact.py``; kept with the objects, like them). Then, each run:
   compacted again and timed: events per second, and lake bytes per raw byte.
   Baseline: DuckDB's own ``read_json`` scan of the same objects (two columns, count per
   site and day), the least any reader must do to look at each event once.
-* ``analysis_lake``: every job (``analysis.run.load`` + ``compute``, as bench_analysis.py,
-  without writing results) over all the events, read from the lake on DuckDB, in a fresh
+* ``analysis_lake``: every job (``analysis.run.load`` + ``compute_batches`` as ``analyze``
+  runs them, a batch of days at a time, without writing results) over all the events, read from the lake on DuckDB, in a fresh
   process per run (median of ``--runs``), with its peak RSS (``lake_rss``, target 2 GiB).
   Baseline for the ratio: the same jobs over the raw objects of the same events, at the
   size of the first ``--ratio-days`` days (the raw path holds a day's lines in memory, so
@@ -175,10 +175,13 @@ engine = duckdb_engine()
 t = time.perf_counter()
 loaded = run.load(engine, Settings(data_dir=data), LocalStore(data), days, use_lake=use_lake)
 t_load = time.perf_counter() - t
-results = run.compute(loaded, jobs=jobs or run.JOBS, funnels=[funnel], experiments=[experiment])
+# as run.analyze goes: a batch of days at a time, the big tables as JSON text (not written here)
+results = 0
+for batch in run.compute_batches(loaded, jobs=jobs or run.JOBS, funnels=[funnel], experiments=[experiment], raw=True):
+    results += len(batch)
 elapsed = time.perf_counter() - t
 loaded.release()
-print(json.dumps({{"seconds": elapsed, "load": t_load, "results": len(results), "lake_days": lake_days,
+print(json.dumps({{"seconds": elapsed, "load": t_load, "results": results, "lake_days": lake_days,
     "events": sum(q["events"] for q in loaded.token_quality.values()),
     "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
