@@ -112,18 +112,26 @@ def parquet_bytes(table: Any) -> bytes:
 class SortedRows:
     names: list[str]  # unique_events' columns in order (the manifest's "order")
     schema: Any  # the stored columns' Arrow schema (the partition columns are in the path)
-    tables: dict[tuple[str, str], Any]  # (day, token) -> its rows, sorted by ORDER
+    table: Any  # the batch's rows (stored columns), as exported
+    order: Any  # indices into table: by day, token, then ORDER
+    spans: dict[tuple[str, str], tuple[int, int]]  # (day, token) -> (first position in order, rows)
 
     def rows(self, day: str, token: str) -> int:
-        table = self.tables.get((day, token))
-        return 0 if table is None else table.num_rows
+        return self.spans.get((day, token), (0, 0))[1]
+
+    def part(self, day: str, token: str, start: int) -> Any:
+        """Rows ``start`` to ``start + PART_ROWS`` of the site's day, sorted: a copy of those alone."""
+        first, n = self.spans[(day, token)]
+        return self.table.take(self.order.slice(first + start, min(PART_ROWS, n - start)))
 
 
 def sorted_rows(conn: Any) -> SortedRows:
-    """The ``unique_events`` of a batch as Arrow, each (day, token) sorted by :data:`ORDER`.
+    """The ``unique_events`` of a batch as Arrow, with the order that sorts each (day, token)
+    by :data:`ORDER`.
 
-    One export and one sort in Arrow, then zero-copy slices: a DuckDB ``ORDER BY`` per site
-    and day scanned the whole batch each time and moved the wide rows (lists of points)
+    One export and one sort of the keys in Arrow; each part takes its rows when it is
+    encoded (in the encoding threads, one part's copy at a time). A DuckDB ``ORDER BY`` per
+    site and day scanned the whole batch each time and moved the wide rows (lists of points)
     through its sort."""
     import pyarrow.compute as pc
 
@@ -134,14 +142,14 @@ def sorted_rows(conn: Any) -> SortedRows:
     columns = ", ".join(f'"{c}"' for c in ["day", "token", *stored])
     table = conn.execute(f"SELECT {columns} FROM unique_events").to_arrow_table()
     keys = ["day", "token", *ORDER]  # byte order, as DuckDB's ORDER BY; no nulls in these
-    table = table.take(pc.sort_indices(table, [(k, "ascending") for k in keys]))
+    order = pc.sort_indices(table.select(keys), [(k, "ascending") for k in keys])
     counts = conn.execute('SELECT "day", "token", count(*) FROM unique_events GROUP BY ALL ORDER BY ALL').fetchall()
-    rows = table.drop_columns(["day", "token"])
-    tables, start = {}, 0
+    spans, first = {}, 0
     for day, token, n in counts:
-        tables[(day, token)] = rows.slice(start, n)
-        start += n
-    return SortedRows(names, rows.schema, tables)
+        spans[(day, token)] = (first, n)
+        first += n
+    rows = table.drop_columns(["day", "token"])
+    return SortedRows(names, rows.schema, rows, order, spans)
 
 
 class Compactor:
@@ -219,10 +227,11 @@ class Compactor:
         # while the parts are stored one by one, in order (the failpoints count the puts)
         with ThreadPoolExecutor(max_workers=ENCODERS) as pool:
             encoded = {
-                key: [
-                    pool.submit(parquet_bytes, table.slice(s, PART_ROWS)) for s in range(0, table.num_rows, PART_ROWS)
+                (day, tok): [
+                    pool.submit(lambda d, t, s: parquet_bytes(batch.part(d, t, s)), day, tok, s)
+                    for s in range(0, n, PART_ROWS)
                 ]
-                for key, table in batch.tables.items()
+                for (day, tok), (_, n) in batch.spans.items()
             }
             for day in days:
                 old = lake.read_manifest(self.store, day) if token is not None else None
