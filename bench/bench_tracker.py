@@ -35,6 +35,14 @@ Target 0.02 ms. Also printed: the click cost with the collector down (events pil
 tracker keeps its outbox in memory and persists it on its send timer, a click no longer
 touches localStorage, so this is the click cost while sends are failing).
 
+Real clicks (--real, once after the runs, interleaved by rounds on the three pages): Playwright's
+mouse clicks the same targets, 10 ms apart; a window capture listener (the first of a
+click) and a window bubble listener (the last) take the time, so their difference is all the
+click's listeners, the tracker's included. Unlike dispatchEvent(), a real click comes after
+the hover and :active changes, so the tracker's first layout read (the page height)
+recomputes style there. Printed as real_click_ms= and real_heatmap_ms= (tracker minus none,
+median of the rounds' medians).
+
 --dist DIR measures the clicktracker.js and clicktracker-heatmap.js in DIR instead of
 clicktracker/dist/ (e.g. a build of another commit, for an A/B of two versions).
 """
@@ -95,6 +103,29 @@ async ([n, pause, i0]) => {
   return {times, outbox, isolated: self.crossOriginIsolated};
 }
 """
+
+
+# Real input: the first and the last listener of every click (window, capture and bubble)
+# take the time, so the difference is every click listener of the page, the tracker's
+# included, as the browser dispatches a click from the mouse (hover and :active state
+# changed before it, which dispatchEvent() does not do).
+REAL_SETUP_JS = """
+() => {
+  self.benchReal = [];
+  window.addEventListener('click', () => (self.benchT0 = performance.now()), true);
+  window.addEventListener('click', (e) => (e.preventDefault(), self.benchReal.push(performance.now() - self.benchT0)));
+}
+"""
+
+
+def real_clicks(page, n: int, i0: int) -> list[float]:
+    """n clicks with Playwright's mouse on the bench's targets; their listeners' times."""
+    page.evaluate("self.benchReal = []")
+    for i in range(i0, i0 + n):
+        box = page.locator(["#buy", "#link-products", "#card", "#input-button"][i % 4]).bounding_box()
+        page.mouse.click(box["x"] + 3 + i % 7, box["y"] + 3)
+        page.wait_for_timeout(10)
+    return page.evaluate("self.benchReal")
 
 
 def sizes(path=TRACKER_FILE) -> tuple[int, int, int]:
@@ -210,6 +241,7 @@ def main() -> None:
     ap.add_argument("--pause", type=int, default=10, help="ms after each click")
     ap.add_argument("--moves", type=int, default=2000, help="mousemove events per page and run")
     ap.add_argument("--dist", type=Path, help="measure the two files in this directory instead")
+    ap.add_argument("--real", type=int, default=150, help="real mouse clicks per page (once, after the runs)")
     args = ap.parse_args()
     need("node", "chromium")
     if args.dist:
@@ -256,6 +288,23 @@ def main() -> None:
                 )
                 for page in pages.values():
                     page.context.close()
+            pages = {name: open_page(browser, base, name) for name in ("with.html", "heatmap.html", "without.html")}
+            for page in pages.values():
+                page.evaluate(REAL_SETUP_JS)
+            real_rows = []
+            for r in range(args.rounds):
+                names = list(pages) if r % 2 == 0 else list(pages)[::-1]
+                per = max(1, args.real // args.rounds)
+                real_rows.append({name: median(real_clicks(pages[name], per, r * per)) for name in names})
+            real = median([row["with.html"] - row["without.html"] for row in real_rows])
+            real_heat = median([row["heatmap.html"] - row["without.html"] for row in real_rows])
+            real_without = median([row["without.html"] for row in real_rows])
+            print(
+                f"  real mouse clicks ({args.real} a page, {args.rounds} rounds): tracker {real * 1000:.1f} us, "
+                f"with the module {real_heat * 1000:.1f} us; the page's own listeners {real_without * 1000:.1f} us"
+            )
+            for page in pages.values():
+                page.context.close()
             Site.down = True
             down_page, none_page = open_page(browser, base, "with.html"), open_page(browser, base, "without.html")
             down = down_page.evaluate(CLICKS_JS, [600, 0, 0])
@@ -298,6 +347,8 @@ def main() -> None:
             dispatch_without_ms=median(without_ms),
             outbox_down_ms=down_cost,
             heatmap_ms=heat_cost,
+            real_click_ms=real,
+            real_heatmap_ms=real_heat,
         )
     )
 
