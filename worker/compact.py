@@ -152,6 +152,10 @@ def sorted_rows(conn: Any) -> SortedRows:
     return SortedRows(names, rows.schema, rows, order, spans)
 
 
+def _encode(batch: SortedRows, day: str, token: str, start: int) -> bytes:
+    return parquet_bytes(batch.part(day, token, start))
+
+
 class Compactor:
     def __init__(self, store: ObjectStore, settings: Settings, clock: Callable[[], float] = time.time):
         self.store, self.settings, self.clock = store, settings, clock
@@ -227,10 +231,7 @@ class Compactor:
         # while the parts are stored one by one, in order (the failpoints count the puts)
         with ThreadPoolExecutor(max_workers=ENCODERS) as pool:
             encoded = {
-                (day, tok): [
-                    pool.submit(lambda d, t, s: parquet_bytes(batch.part(d, t, s)), day, tok, s)
-                    for s in range(0, n, PART_ROWS)
-                ]
+                (day, tok): [pool.submit(_encode, batch, day, tok, s) for s in range(0, n, PART_ROWS)]
                 for (day, tok), (_, n) in batch.spans.items()
             }
             for day in days:
@@ -238,6 +239,10 @@ class Compactor:
                 tokens = sorted(t for (t, d) in token_quality if d == day)
                 parts = {tok: (encoded.get((day, tok), []), batch.rows(day, tok)) for tok in tokens}
                 self._write_day(day, objects[day], quality.get(day), token_quality, token, old, report, parts, batch)
+        del batch, encoded
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed memory: give it back before the next batch
 
     def _write_day(
         self,
