@@ -1,6 +1,6 @@
 """Filtered views computed on demand (web/dashboard/segments.py), at 1,000,000 events of one site.
 
-    python3 bench/bench_filters.py [--events 1000000] [--days 10] [--data DIR]
+    python3 bench/bench_filters.py [--events 1000000] [--days 10] [--data DIR] [--lake]
 
 Generates the events once (``analysis.testdata``: one site, ``--days`` days, all viewports)
 into a folder of DIR named after that shape (reused when of the same shape), then times on
@@ -13,6 +13,9 @@ filtered view waits for):
   ``source=(none)`` and ``variant=new_button:green``, the goals by ``country=US``;
 - the heat map job alone per device type, unfiltered vs by device: what precomputing the
   device segments would add to every scheduled run.
+
+With ``--lake`` the days are compacted first (``worker/compact.py``), as every past day is
+once it has closed, so the views read the lake instead of parsing the raw objects.
 
 Ends with BENCH lines (bench/README.md):
 
@@ -98,11 +101,16 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--days", type=int, default=10)
     p.add_argument("--data", type=Path, help="parent folder for the generated objects (kept; reused)")
+    p.add_argument("--lake", action="store_true", help="compact the days first and read them from the lake")
     args = p.parse_args()
     days = [(FIRST_DAY + timedelta(days=i)).isoformat() for i in range(args.days)]
     read = [*days, (FIRST_DAY + timedelta(days=args.days)).isoformat()]  # late events arrive after midnight
     root = ensure_data(args.data or Path(tempfile.mkdtemp(prefix="logdig-bench-")), args.events, days)
     settings, store = Settings(data_dir=str(root)), LocalStore(root)
+    if args.lake:  # past days are compacted once closed: what a filtered view of them reads
+        from worker.compact import Compactor
+
+        print(f"lake: {Compactor(store, settings, clock=lambda: 4e9).run().summary()}")
     definitions = (
         [parse_funnel({"name": "signup", "steps": ["url:*/pricing", "url:*/signup", "event:purchase"]})],
         [parse_experiment({"name": EXPERIMENT, "goal": "event:purchase"})],
