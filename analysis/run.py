@@ -194,8 +194,8 @@ def compute_batches(
     raw: bool = False,
 ) -> Iterator[dict[tuple[str, str, str], dict]]:
     """{(job, token, day): data} for every token and day with events, a batch of days at a
-    time (``analysis.plan``). No I/O. With ``raw`` the big tables may be ``io.RawJSON`` (for
-    ``io.write_json``), else every table is rows."""
+    time (``analysis.plan``). No I/O. With ``raw`` the big tables come as ``io.RawJSON`` on
+    DuckDB (for ``io.write_json``), else every table is rows."""
     keys = sorted(k for k, q in loaded.token_quality.items() if q["events"] > 0)
     counts = {k: q["events"] for k, q in loaded.token_quality.items()}
     d = Definitions(funnels or [], experiments or [], goals or [])
@@ -205,15 +205,14 @@ def compute_batches(
         for job in jobs:
             spec = BUILDERS[job]
             uses = [x.to_json() for x in getattr(d, spec.uses)] if spec.uses else []
-            built[job] = runner.build(job, uses, lambda ev, spec=spec: spec.frames(ev, d), spec.raw)
+            built[job] = runner.build(job, uses, lambda ev, spec=spec: spec.frames(ev, d), spec.raw if raw else None)
         for days, results in runner.run(built, keys, counts):
             batch = keys if days is None else [k for k in keys if k[1] in days]
             out = {}
             for job in jobs:
                 docs = BUILDERS[job].docs(results[job], batch, d)
                 for token, day in batch:
-                    doc = docs.get((token, day), {})
-                    out[(job, token, day)] = doc if raw else io.parsed(doc)
+                    out[(job, token, day)] = docs.get((token, day), {})
             yield out
 
 

@@ -120,3 +120,21 @@ def test_lake_and_mixed_days_give_the_results_of_the_raw_objects(duck, mode, gen
     by test_duckdb_and_spark_agree above: each Spark run over every job costs minutes."""
     got = compute(duck, generated_modes[mode])
     assert [d for part, x, y in zip("qtr", raw_reference, got, strict=True) for d in differences(x, y, part)] == []
+
+
+def test_the_tables_duckdb_writes_as_json_are_the_rows(duck, generated_modes, raw_reference):
+    """What analyze writes: the big tables as JSON text made by DuckDB (analysis.plan.json_query,
+    io.RawJSON), a batch of days at a time. Parsed, they are the rows the sorted queries give
+    (compute, which the Spark parity holds): same order, values and types."""
+    from analysis import io
+
+    funnels, experiments = definitions()
+    g = generated_modes["raw"]
+    loaded = run.load(duck, g.settings, g.store, READ, use_lake=False)
+    written = {}
+    for batch in run.compute_batches(loaded, funnels=funnels, experiments=experiments, raw=True):
+        written.update(batch)
+    loaded.release()
+    assert sum(isinstance(v, io.RawJSON) for doc in written.values() for v in doc.values()) > 100
+    got = {"/".join(k): io.parsed(v) for k, v in written.items()}
+    assert differences(raw_reference[2], got) == []
