@@ -289,10 +289,15 @@ def token_list() -> None:
 @click.argument("token")
 @translate_errors
 def token_delete(token: str) -> None:
-    """Forget a token; the collector refuses it within 10 seconds."""
-    if not Sites(redis_for(settings())).delete(token):
+    """Forget a token; the collector refuses it within 10 seconds. Its stats API keys are revoked."""
+    from logdig.apikeys import ApiKeys
+
+    redis = redis_for(settings())
+    if not Sites(redis).delete(token):
         raise click.ClickException("no such token")
-    click.echo("deleted")
+    keys = ApiKeys(redis)
+    revoked = [k for k in keys.list(token) if keys.revoke(k.id, token)]
+    click.echo(f"deleted; {len(revoked)} API key(s) revoked" if revoked else "deleted")
 
 
 @main.group()

@@ -13,6 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from logdig.apikeys import ApiKeys
 from logdig.cli import main
 from logdig.queue import EventQueue, Sites
 from logdig.storage import LocalStore
@@ -150,11 +151,14 @@ def test_a_revoked_token_is_refused(local_settings, redis):
 
     runner = CliRunner()
     token = runner.invoke(main, ["token", "create", "old"], env=env_for(local_settings)).stdout.strip()
+    made = runner.invoke(main, ["apikey", "create", "--token", token], env=env_for(local_settings))
+    key = made.stdout.strip()
     c = start_collector(local_settings, token=token)
     try:
         assert post(c.url + "/logs", [make_event(token)])[0] == 202
         deleted = runner.invoke(main, ["token", "delete", token], env=env_for(local_settings), catch_exceptions=False)
-        assert deleted.exit_code == 0
+        assert deleted.exit_code == 0 and "1 API key(s) revoked" in deleted.stdout
+        assert ApiKeys(redis).verify(key) is None  # a deleted site's keys read nothing
         c.server.app.extensions["logdig"]["site_cache"].clear()  # what 10 s of waiting would do
         status, _, answer = post(c.url + "/logs", [make_event(token)])
         assert status == 403 and answer["error"] == "unknown token"
