@@ -300,34 +300,6 @@ def token_delete(token: str) -> None:
     click.echo(f"deleted; {len(revoked)} API key(s) revoked" if revoked else "deleted")
 
 
-@main.group()
-def sessions() -> None:
-    """Dashboard logins (kept in Redis, 12 hours each): count them, or end them all."""
-
-
-@sessions.command("list")
-@translate_errors
-def sessions_list() -> None:
-    """How many dashboard sessions are live, and when the oldest logged in (UTC)."""
-    from datetime import UTC, datetime
-
-    from logdig.sessions import SessionStore
-
-    info = SessionStore(redis_for(settings())).info()
-    oldest = datetime.fromtimestamp(info.oldest_login, UTC).isoformat(timespec="seconds") if info.oldest_login else "-"
-    click.echo(f"live sessions: {info.count}  oldest login: {oldest}")
-
-
-@sessions.command("revoke")
-@translate_errors
-def sessions_revoke() -> None:
-    """End every dashboard session now: everyone logs in again."""
-    from logdig.sessions import SessionStore
-
-    ended = SessionStore(redis_for(settings())).revoke_all()
-    click.echo(f"ended {ended} session{'' if ended == 1 else 's'}")
-
-
 # The user keys clicktracker.js makes (persist() in clicktracker/src/clicktracker.js).
 TRACKER_KEY = re.compile(r"[A-Za-z0-9]{20}")
 
@@ -411,8 +383,10 @@ def status() -> None:
 
 # Groups kept in their own modules (they import this one's helpers when they run).
 from logdig.cli_apikey import apikey  # noqa: E402
+from logdig.cli_sessions import sessions  # noqa: E402
 
 main.add_command(apikey)
+main.add_command(sessions)
 
 if __name__ == "__main__":
     sys.exit(main())
