@@ -218,7 +218,11 @@ class Runner:
         self._conn.execute(f"CREATE OR REPLACE VIEW {EVENTS} AS SELECT * FROM {BATCH}")
 
     def build(
-        self, job: str, definitions: Any, make: Callable[[Any], dict[str, Any]], raw: Callable[[str], bool] | None = None
+        self,
+        job: str,
+        definitions: Any,
+        make: Callable[[Any], dict[str, Any]],
+        raw: Callable[[str], bool] | None = None,
     ) -> Any:
         """The job's frames (Spark) or its :class:`Built` queries (DuckDB, from the cache when
         this process built them before). Tables named ``raw(name)`` come as :class:`RawJSON`

@@ -25,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from logdig.config import Settings
-from logdig.queue import EventQueue, RateLimits, Sites, connect
+from logdig.locks import RateLimits
+from logdig.queue import EventQueue, Sites, connect
 from logdig.storage import LocalStore
 from tests.conftest import LiveCollector, start_collector
 from tests.helpers import StaticSite, make_event, post, private_redis

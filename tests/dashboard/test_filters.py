@@ -27,7 +27,8 @@ from analysis.jobs.visits import VISIT_GAP_MS
 from analysis.schema import normalise_page
 from analysis.testdata import SITE, generate_events, write_objects
 from logdig.config import Settings
-from logdig.queue import SegmentLocks, Sites, connect, shared_secret
+from logdig.locks import SegmentLocks
+from logdig.queue import Sites, connect, shared_secret
 from logdig.storage import LocalStore
 from tests.helpers import private_redis
 from tests.security.dashboard_client import STRONG, login

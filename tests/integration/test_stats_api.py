@@ -22,7 +22,8 @@ from analysis.testdata import generate_events, write_objects
 from logdig.apikeys import ApiKeys
 from logdig.cli import main
 from logdig.config import Settings
-from logdig.queue import APIKEYS, RateLimits, Sites, connect
+from logdig.locks import RateLimits
+from logdig.queue import APIKEYS, Sites, connect
 from logdig.storage import LocalStore
 from tests.conftest import start_collector
 from tests.helpers import make_event, post, private_redis

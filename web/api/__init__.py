@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from logdig.apikeys import ApiKeys
 from logdig.live import live
-from logdig.queue import RateLimits
+from logdig.locks import RateLimits
 from web.api.stats import Refused, Stats, parse_filters, parse_metrics, parse_property
 from web.dashboard.results import MAX_DAYS, day_range
 

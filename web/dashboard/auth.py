@@ -12,7 +12,7 @@
   turned off for plain http (``cookie_secure``; web/dashboard/README.md).
 - Redis down: every dashboard page answers 503 saying so (and the log has the detail).
 - Every POST under /dashboard must carry the session's CSRF token (``csrf_token``).
-- Login attempts are counted per client IP with ``logdig.queue.RateLimits``:
+- Login attempts are counted per client IP with ``logdig.locks.RateLimits``:
   ``LOGIN_LIMIT`` per ``LOGIN_WINDOW`` seconds, then 429 with Retry-After; a
   successful login clears the count.
 """
@@ -34,7 +34,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from logdig.config import ADMIN_PASSWORD_MIN, weak_password
-from logdig.queue import RateLimits, shared_secret
+from logdig.locks import RateLimits
+from logdig.queue import shared_secret
 from logdig.sessions import LIFETIME, SessionStore
 
 log = logging.getLogger("logdig.dashboard")

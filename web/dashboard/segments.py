@@ -13,7 +13,7 @@ How a filtered range is made, and what bounds its cost:
 - at most :data:`MAX_DAYS` days (the range is cut to its last days, with a note), plus the
   previous period on the overview, for its comparison; at most :data:`MAX_EVENTS` valid
   events in them (by the day reports), else 400 naming ``from``;
-- one computation at a time per site (a Redis lock, ``logdig.queue.SegmentLocks``), in a
+- one computation at a time per site (a Redis lock, ``logdig.locks.SegmentLocks``), in a
   thread of the web process, so no request outlives the server's timeouts: a request waits
   up to :data:`WAIT_SECONDS` for its result, then gets a page (503) that says it is being
   computed and reloads itself until it is there;
@@ -39,7 +39,7 @@ from werkzeug.exceptions import BadRequest, ServiceUnavailable
 from analysis import filters as segment_filters
 from analysis.filters import Filter
 from analysis.jobs import JOBS
-from logdig.queue import SegmentLocks
+from logdig.locks import SegmentLocks
 from logdig.storage import results_key, segment_key
 from web.dashboard import results
 
