@@ -291,6 +291,7 @@ def test_a_computation_running_for_the_site_gives_503_not_a_wait_forever(world, 
     finally:
         locks.release(TOKEN, holder)
     assert response.status_code == 503 and "being computed" in response.text
+    assert response.headers["Retry-After"] == "5"  # the page's own reload, for other clients too
 
 
 def test_a_slow_computation_answers_a_page_that_reloads_then_the_view(world, monkeypatch):

@@ -258,7 +258,10 @@ def logout():
 
 
 def error_page(e: HTTPException):
-    return render_template("dashboard/error.html", error=e), e.code or 500
+    """The dashboard's error page, with the exception's own headers (Retry-After of a view
+    still being computed, Allow of a 405)."""
+    headers = [(k, v) for k, v in e.get_headers() if k.lower() != "content-type"]
+    return render_template("dashboard/error.html", error=e), e.code or 500, headers
 
 
 def redis_down(e: RedisError):
