@@ -52,10 +52,15 @@ def results_key(job: str, token: str, day: date | str) -> str:
     return f"{RESULTS_PREFIX}{job}/{token}/{day}.json"
 
 
-def segment_key(token: str, digest: str) -> str:
+def segment_prefix(token: str) -> str:
+    return f"{RESULTS_PREFIX}_segments/{quote(token, safe='')}/"
+
+
+def segment_key(token: str, digest: str, day: date | str) -> str:
     """A site's results for one date range and filter, computed on demand (the dashboard's
-    filtered views cache them here; ``digest`` names the range and filter)."""
-    return f"{RESULTS_PREFIX}_segments/{quote(token, safe='')}/{digest}.json"
+    filtered views cache them here; ``digest`` names the range and filter), under the UTC
+    day they were computed on, so that older days' can be swept (web.dashboard.segments)."""
+    return f"{segment_prefix(token)}{_day(day)}/{digest}.json"
 
 
 LAKE_EVENTS = "lake/events"  # spark.read.parquet(".../lake/events") reads the whole table

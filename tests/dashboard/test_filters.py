@@ -309,6 +309,19 @@ def test_a_slow_computation_answers_a_page_that_reloads_then_the_view(world, mon
     assert len(calls) == 1
 
 
+def test_computing_a_filtered_view_sweeps_the_sites_cache_of_days_before_yesterday(world):
+    from logdig.storage import segment_key
+
+    old, recent = segment_key(TOKEN, "old", "2000-01-01"), segment_key(TOKEN, "recent", segments._today())
+    for key in (old, recent):
+        world.store.put(key, b"{}")
+    url = f"/dashboard/export/goals/custom_events.csv?{RANGE}&country=fr&device=mobile"  # not asked elsewhere
+    assert world.client.get(url).status_code == 200
+    cached = list(world.store.list(f"results/_segments/{TOKEN}/"))
+    assert old not in cached and recent in cached
+    assert any(k.startswith(f"results/_segments/{TOKEN}/{segments._today()}/") and k != recent for k in cached)
+
+
 def test_a_filtered_view_is_cached_and_computed_again_after_a_new_analysis(world, monkeypatch):
     calls = []
     real = segments._compute

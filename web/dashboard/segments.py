@@ -17,7 +17,9 @@ How a filtered range is made, and what bounds its cost:
   thread of the web process, so no request outlives the server's timeouts: a request waits
   up to :data:`WAIT_SECONDS` for its result, then gets a page (503) that says it is being
   computed and reloads itself until it is there;
-- cached in the object store (``logdig.storage.segment_key``, per site, range and filter)
+- cached in the object store (``logdig.storage.segment_key``, per site, range and filter,
+  under the day it was computed on; each computation deletes the site's entries from
+  before yesterday, :func:`sweep`)
   and in memory, and used while the stored results it was computed beside are the same
   (their ``generated_at`` and the site's definitions): a new analysis run makes the next
   filtered view compute again.
@@ -40,7 +42,7 @@ from analysis import filters as segment_filters
 from analysis.filters import Filter
 from analysis.jobs import JOBS
 from logdig.locks import SegmentLocks
-from logdig.storage import results_key, segment_key
+from logdig.storage import results_key, segment_key, segment_prefix
 from web.dashboard import results
 
 MAX_DAYS = 31  # the longest range a filtered view computes (the overview adds as many before it)
@@ -142,7 +144,7 @@ def filtered_reader(
 
 def _stored(store: Any, token: str, name: str, print_: str) -> dict | None:
     try:
-        doc = json.loads(store.get(segment_key(token, name)))
+        doc = json.loads(store.get(segment_key(token, name, _today())))
     except Exception:  # noqa: BLE001 - missing or unreadable: compute it
         return None
     return doc if isinstance(doc, dict) and doc.get("fingerprint") == print_ else None
@@ -237,7 +239,8 @@ def _compute(
         meta = {"seconds": round(seconds, 2), "computed_at": time.time(), "days": days, "jobs": list(jobs)}
         found = {"fingerprint": print_, "filter": f.args(), "meta": meta, "docs": docs}
         try:
-            store.put(segment_key(token, name), json.dumps(found).encode(), content_type="application/json")
+            store.put(segment_key(token, name, _today()), json.dumps(found).encode(), content_type="application/json")
+            sweep(store, token)
         except Exception:  # noqa: BLE001 - the cache is a convenience: the view still shows
             log.warning("could not cache the filtered view of %s", token, exc_info=True)
         with _handover:
@@ -247,6 +250,21 @@ def _compute(
         log.info("filtered view of %s, %d days, %s: %.2fs", token, len(days), f.args(), seconds)
     finally:
         locks.release(token, holder)
+
+
+def _today() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())
+
+
+def sweep(store: Any, token: str, keep_days: int = 1) -> int:
+    """Delete the site's cached filtered views computed before yesterday (UTC): a view asked
+    for again is computed again, and the cache does not grow with every day's ranges."""
+    oldest = time.strftime("%Y-%m-%d", time.gmtime(time.time() - keep_days * 86400))
+    prefix = segment_prefix(token)
+    stale = [k for k in store.list(prefix) if k[len(prefix) : len(prefix) + 10] < oldest]
+    for key in stale:
+        store.delete(key)
+    return len(stale)
 
 
 def parse(args: Any, skip: tuple[str, ...] = ()) -> Filter:
