@@ -262,17 +262,6 @@ def _raw(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
-def parsed(value: Any) -> Any:
-    """``value`` with every :class:`RawJSON` in it (in dicts and lists) parsed."""
-    if isinstance(value, RawJSON):
-        return orjson.loads(value.text)
-    if isinstance(value, dict):
-        return {k: parsed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [parsed(v) for v in value]
-    return value
-
-
 def write_json(store: Any, key: str, doc: dict) -> None:
     """``doc`` as UTF-8 JSON, keys sorted (orjson: the standard encoder took seconds for a heat map grid)."""
     store.put(

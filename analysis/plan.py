@@ -62,32 +62,38 @@ def _rest(df: Any) -> list[str]:
     return [n for n in df.columns if n not in ("token", "day")]
 
 
-def sorted_query(df: Any) -> str | None:
-    """The DuckDB SQL of ``df`` sorted for :func:`cut`, or None where Python must sort."""
+def _statement(df: Any) -> tuple[str, list[str]] | None:
+    """(the DuckDB SQL of ``df``, its columns besides token and day), or None where ``df`` is
+    not one DuckDB statement (Python then collects and sorts)."""
     if not _is_duckdb(df):
         return None
     sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
     rest = _rest(df)
     if len(sql) != 1 or not rest:  # pragma: no cover - every job has one statement and columns besides its keys
         return None
+    return sql[0], rest
+
+
+def sorted_query(df: Any) -> str | None:
+    """The DuckDB SQL of ``df`` sorted for :func:`cut`, or None where Python must sort."""
+    if (found := _statement(df)) is None:
+        return None
+    sql, rest = found
     order = ", ".join(f'"{n}" ASC NULLS LAST' for n in ["token", "day", *rest])
-    return f"SELECT * FROM ({sql[0]}) ORDER BY {order}"
+    return f"SELECT * FROM ({sql}) ORDER BY {order}"
 
 
 def json_query(df: Any) -> str | None:
     """The DuckDB SQL of ``df`` as one row per token and day: ``token, day, rows`` with the
     other columns' rows as a JSON array, in :func:`grouped`'s order (see :func:`raw_rows`)."""
-    if not _is_duckdb(df):
+    if (found := _statement(df)) is None:
         return None
-    sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
-    rest = _rest(df)
-    if len(sql) != 1 or not rest:  # pragma: no cover - every job has one statement and columns besides its keys
-        return None
+    sql, rest = found
     fields = ", ".join(f'"{n}" := "{n}"' for n in rest)
     order = ", ".join(f'"{n}" ASC NULLS LAST' for n in rest)
     return (
         f"SELECT token, day, CAST(to_json(list(struct_pack({fields}) ORDER BY {order})) AS VARCHAR) AS rows "
-        f"FROM ({sql[0]}) GROUP BY token, day"
+        f"FROM ({sql}) GROUP BY token, day"
     )
 
 
