@@ -121,7 +121,18 @@ def _experiment_docs(results: Results, keys: list[Key], d: Definitions) -> Docs:
         for key, doc in docs.items():
             for x in doc["experiments"]:  # the A/B heat maps: per page, viewport class and variant
                 if x["experiment"] == exp.to_json():
-                    x["heatmap"] = {"clicks": clicks.get(key, []), "moves": moves.get(key, [])}
+                    x["heatmap"] = {
+                        "clicks": clicks.get(key, []),
+                        "moves": moves.get(key, []),
+                        "move_grid": dict(heatmap.MOVE_GRID),
+                    }
+    return docs
+
+
+def _heatmap_docs(results: Results, keys: list[Key], d: Definitions) -> Docs:
+    docs = _tables(results, results)
+    for doc in docs.values():  # the movement grid's cell size: documents without it have the click grid's
+        doc["move_grid"] = dict(heatmap.MOVE_GRID)
     return docs
 
 
@@ -174,7 +185,7 @@ def _grids(name: str) -> bool:
 
 
 BUILDERS: dict[str, Job] = {
-    "heatmap": Job(lambda ev, d: heatmap.run(ev), lambda r, k, d: _tables(r, r), raw=_all),
+    "heatmap": Job(lambda ev, d: heatmap.run(ev), _heatmap_docs, raw=_all),
     "pages": Job(lambda ev, d: pages.run(ev), lambda r, k, d: _one_row(r, r, PAGE_TOTALS), raw=_not_totals),
     "visits": Job(lambda ev, d: visits.run(ev), lambda r, k, d: _one_row(r, r, VISIT_TOTALS), raw=_not_totals),
     "funnels": Job(

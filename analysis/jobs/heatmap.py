@@ -9,9 +9,12 @@ scroll sideways, fall in the last column) and row ``floor(y / ROW_PX)``. Clicks
 without x, y or a viewport width are left off the grid but kept in the click map.
 Heat maps are per normalised page and viewport class (see ``analysis.schema``).
 
-Movement: each ``[x, y, ms]`` sample of a ``move`` event's ``points`` is placed on the same
-grid (x over the event's viewport width); samples with a coordinate missing or negative are
-left off. Attention: a ``pageleave``'s ``attention`` holds the milliseconds each tenth of the
+Movement: each ``[x, y, ms]`` sample of a ``move`` event's ``points`` is placed on a grid
+twice as coarse each way, ``MOVE_COLUMNS`` by ``MOVE_ROW_PX`` (x over the event's viewport
+width); samples with a coordinate missing or negative are left off. A pointer sweeps over
+many cells where a click hits one: on the click grid 6.2M samples fill 1.6M cells (150 MB
+of result text for 215,000 events), on this one 0.5M, and a movement map is drawn blurred
+anyway. A cell (c, r) of the click grid lies in movement cell (c // 2, r // 2). Attention: a ``pageleave``'s ``attention`` holds the milliseconds each tenth of the
 page was in view; leaves whose list is not 10 numbers are left out.
 """
 
@@ -24,6 +27,9 @@ from analysis.jobs.pages import most_common_text
 
 GRID_COLUMNS = 50  # 2% of the viewport width per column
 ROW_PX = 20  # page pixels per row
+MOVE_COLUMNS = GRID_COLUMNS // 2  # the movement grid: 4% of the viewport width per column
+MOVE_ROW_PX = ROW_PX * 2  # and 40 page pixels per row
+MOVE_GRID = {"columns": MOVE_COLUMNS, "row_px": MOVE_ROW_PX}  # in the documents beside ``moves``
 SCROLL_BUCKET = 10  # scroll depth is counted in buckets of 10 percentage points
 KEY = ("token", "day", "page")
 
@@ -33,9 +39,9 @@ def clicks(events: Any) -> Any:
     return events.filter(F.col("type") == "click")
 
 
-def _cell(F: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    col = F.least(F.floor(x / F.col("viewport_w") * GRID_COLUMNS), F.lit(GRID_COLUMNS - 1))
-    return col.cast("long").alias("col"), F.floor(y / ROW_PX).cast("long").alias("row")
+def _cell(F: Any, x: Any, y: Any, columns: int = GRID_COLUMNS, row_px: int = ROW_PX) -> tuple[Any, Any]:
+    col = F.least(F.floor(x / F.col("viewport_w") * columns), F.lit(columns - 1))
+    return col.cast("long").alias("col"), F.floor(y / row_px).cast("long").alias("row")
 
 
 def grid(events: Any, by: tuple[str, ...] = ()) -> Any:
@@ -71,14 +77,15 @@ def cell_users(events: Any) -> Any:
 
 
 def move_grid(events: Any, by: tuple[str, ...] = ()) -> Any:
-    """Movement samples per cell: token, day, page, viewport_class, col, row, moves (and ``by``)."""
+    """Movement samples per cell of the movement grid (``MOVE_COLUMNS`` by ``MOVE_ROW_PX``):
+    token, day, page, viewport_class, col, row, moves (and ``by``)."""
     F = api(events).F
     moving = events.filter((F.col("type") == "move") & (F.col("viewport_w") > 0) & F.col("points").isNotNull())
     samples = moving.select(*KEY, "viewport_class", *by, "viewport_w", F.explode("points").alias("p"))
     x, y = F.element_at(F.col("p"), 1), F.element_at(F.col("p"), 2)
     return (
         samples.filter(x.isNotNull() & y.isNotNull() & (x >= 0) & (y >= 0))
-        .select(*KEY, "viewport_class", *by, *_cell(F, x, y))
+        .select(*KEY, "viewport_class", *by, *_cell(F, x, y, MOVE_COLUMNS, MOVE_ROW_PX))
         .groupBy(*KEY, "viewport_class", *by, "col", "row")
         .agg(F.count(F.lit(1)).alias("moves"))
     )

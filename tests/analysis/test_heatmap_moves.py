@@ -1,4 +1,4 @@
-"""Known answers for issue 14's heat map parts: movement on the click grid, dead clicks by
+"""Known answers for issue 14's heat map parts: movement on its grid, dead clicks by
 element, attention per tenth of the page, and how array fields are read."""
 
 from __future__ import annotations
@@ -9,24 +9,24 @@ from analysis.jobs import heatmap
 from .conftest import event, load_events
 
 
-def test_move_points_land_on_the_click_grid(engine, tmp_path):
-    # desktop 1250 px wide: 25 px a column, 20 px a row (the click grid)
+def test_move_points_land_on_the_movement_grid(engine, tmp_path):
+    # desktop 1250 px wide: 50 px a column, 40 px a row (the movement grid, twice the click grid's)
     events = [
         event(
             event_id="m1",
             type="move",
             viewport_w=1250,
-            points=[[0, 0, 0], [24.9, 19.9, 100], [1249, 39.9, 200], [5000, 40, 300]],
+            points=[[0, 0, 0], [49.9, 39.9, 100], [1249, 79.9, 200], [5000, 80, 300]],
         ),
-        # a phone: x=200 of 400 is column 25
-        event(event_id="m2", type="move", viewport_w=400, points=[[200, 1000, 0], [200, 1019, 100]]),
+        # a phone: x=200 of 400 is column 12 of 25; y=1000 and 1039 are row 25
+        event(event_id="m2", type="move", viewport_w=400, points=[[200, 1000, 0], [200, 1039, 100]]),
         # no viewport width: off the grid
         event(event_id="m3", type="move", points=[[1, 1, 0]]),
     ]
     events.append(dict(events[0]))  # a repeat counts once
     loaded = load_events(engine, tmp_path, events)
     grid = {(r["viewport_class"], r["col"], r["row"]): r["moves"] for r in run.rows(heatmap.move_grid(loaded.events))}
-    assert grid == {("desktop", 0, 0): 2, ("desktop", 49, 1): 1, ("desktop", 49, 2): 1, ("mobile", 25, 50): 2}
+    assert grid == {("desktop", 0, 0): 2, ("desktop", 24, 1): 1, ("desktop", 24, 2): 1, ("mobile", 12, 25): 2}
     assert run.rows(heatmap.grid(loaded.events)) == []  # moves are not clicks
 
 

@@ -1,6 +1,7 @@
 """What the on-page overlay draws, from the stored heat-map (and experiment) results.
 
-Per viewport class: the click grid, with each cell's users, the movement grid and the
+Per viewport class: the click grid, with each cell's users, the movement grid (its cells
+twice as coarse each way: ``move_columns`` by ``move_row_px``) and the
 attention per tenth of the page; per page: the click map (clicks, rage and dead clicks by
 element), the scroll reach and the experiments whose variants clicked on the page.
 
@@ -22,10 +23,17 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from web.dashboard.results import GRID_COLUMNS, ROW_PX, Results
+from web.dashboard.results import GRID_COLUMNS, MOVE_COLUMNS, MOVE_ROW_PX, ROW_PX, Results
 
 REACH_SHARES = (0.75, 0.5, 0.25)  # the scroll-reach lines: where these shares of visitors still were
 VIEWPORT_CLASSES = ("desktop", "tablet", "mobile")  # analysis.schema: by viewport width
+
+
+def _move_cell(found: dict, r: dict) -> tuple[int, int]:
+    """A ``moves`` row's cell on the movement grid. Documents written before the movement grid
+    was made coarser (they have no ``move_grid``) hold click-grid cells: each lies in one."""
+    scale = 1 if "move_grid" in found else GRID_COLUMNS // MOVE_COLUMNS
+    return int(r["col"]) // scale, int(r["row"]) // scale
 
 
 def _cells(grid: dict[tuple[int, int], int]) -> list[list]:
@@ -58,13 +66,14 @@ def _variant_grids(results: Results, token: str, page: str, days: list[str], var
         for exp in data.get("experiments", []):
             name = (exp.get("experiment") or {}).get("name")
             found = exp.get("heatmap") or {}
-            for kind, into, field in (("clicks", clicks, "clicks"), ("moves", moves, "moves")):
+            for kind, into in (("clicks", clicks), ("moves", moves)):
                 for r in found.get(kind, []):
                     if r["page"] != page:
                         continue
                     names[name].add(r["variant"])
                     if f"{name}:{r['variant']}" == variant:
-                        into[r["viewport_class"]][(int(r["col"]), int(r["row"]))] += r[field]
+                        cell = _move_cell(found, r) if kind == "moves" else (int(r["col"]), int(r["row"]))
+                        into[r["viewport_class"]][cell] += r[kind]
     return {k: sorted(v) for k, v in sorted(names.items())}, clicks, moves
 
 
@@ -91,7 +100,7 @@ def overlay_data(
                 user_days.add(day)
         for r in data.get("moves", []):
             if r["page"] == page:
-                moves[r["viewport_class"]][(int(r["col"]), int(r["row"]))] += r["moves"]
+                moves[r["viewport_class"]][_move_cell(data, r)] += r["moves"]
         for r in data.get("attention", []):
             if r["page"] == page:  # means weighted by the views they are over
                 a = attention[r["viewport_class"]][int(r["tenth"])]
@@ -122,6 +131,8 @@ def overlay_data(
     return {
         "columns": GRID_COLUMNS,
         "row_px": ROW_PX,
+        "move_columns": MOVE_COLUMNS,
+        "move_row_px": MOVE_ROW_PX,
         "viewport": viewport,
         "variant": variant,
         "users": has_users,

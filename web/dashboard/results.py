@@ -34,6 +34,8 @@ CACHE_ENTRIES = 2048
 MAX_DAYS = 92  # the longest range one page reads
 GRID_COLUMNS = 50  # analysis.jobs.heatmap: columns are 2% of the viewport width
 ROW_PX = 20  # analysis.jobs.heatmap: rows are 20 page pixels
+MOVE_COLUMNS = 25  # analysis.jobs.heatmap: the movement grid is twice as coarse each way
+MOVE_ROW_PX = 40
 VIEWPORT_CLASSES = ("desktop", "tablet", "mobile", "unknown")
 # a representative width per class, to draw the grid in page proportions
 CLASS_WIDTH = {"desktop": 1280, "tablet": 820, "mobile": 390, "unknown": 1280}

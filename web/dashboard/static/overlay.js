@@ -115,7 +115,7 @@ function render() {
     counts.cells = heat.drawn;
   }
   if (on.moves) {
-    var moved = heatCanvas('moves', data.moves[g.cls] || [], data.columns, data.row_px, g.width, g.pageW, g.pageH, MOVES);
+    var moved = heatCanvas('moves', data.moves[g.cls] || [], data.move_columns, data.move_row_px, g.width, g.pageW, g.pageH, MOVES);
     layer.appendChild(moved);
     counts.moves = moved.drawn;
   }
