@@ -293,9 +293,11 @@ def analyze(
 
 
 def warm() -> float:
-    """Build every job's queries (those without definitions) on an empty day, so that each
-    fork of this process (an RQ job: "Refresh now", a scheduled run) finds them built
-    (``analysis.plan``): about 5 s of CPU once, in the worker's main process. Returns the seconds."""
+    """Build every job's queries (those without definitions), and the checks and removal of
+    repeats of a raw load, on an empty day, so that each fork of this process (an RQ job:
+    "Refresh now", a scheduled run, a compaction) finds them built (``analysis.plan``,
+    ``analysis.loading.materialize_built``): about 6 s of CPU once, in the worker's main
+    process. Returns the seconds."""
     import tempfile
 
     from analysis.engines import duckdb_engine

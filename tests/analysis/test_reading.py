@@ -203,3 +203,33 @@ def test_stage_is_the_frame_itself_on_spark(spark):
 
     df = spark.session.createDataFrame([("a", 1)], ["event_id", "x"])
     assert stage(df) is df
+
+
+def test_a_second_load_runs_the_checks_built_before(tmp_path, monkeypatch):
+    """Building the checks and the removal of repeats is pure Python (about 1 s a load); a
+    process builds them once and runs their SQL text after (analysis.loading.materialize_built),
+    with the same rows, on another engine and other data."""
+    from analysis import schema
+    from analysis.engines import duckdb_engine
+
+    first = duckdb_engine()
+    try:
+        load_events(first, tmp_path / "a", [event(event_id="x")])
+    finally:
+        first.close()
+
+    def built_again(*_):
+        raise AssertionError("built again")
+
+    monkeypatch.setattr(schema, "check", built_again)
+    monkeypatch.setattr(schema, "dedupe", built_again)
+    events = [event(event_id="a", link="one"), event(event_id="a", link="two"), event(event_id="b", bot=True)]
+    events.append(event(event_id="c", x="not a number"))
+    second = duckdb_engine()
+    try:
+        loaded = load_events(second, tmp_path / "b", events)
+        assert loaded.token_quality[("tok", "2026-11-25")] == {"events": 1, "duplicates": 1, "bot_events": 1}
+        assert loaded.quality["2026-11-25"]["bad"] == {"not a JSON object of the right types": 1}
+        assert run.rows(loaded.events.select("event_id", "link")) == [{"event_id": "a", "link": "one"}]
+    finally:
+        second.close()
