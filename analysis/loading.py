@@ -63,6 +63,7 @@ def materialize(engine: Engine, df: Any, name: str) -> Any:
 _BUILT: OrderedDict[tuple, tuple[tuple[str, ...], str]] = OrderedDict()  # key -> (stage statements, SQL)
 _BUILT_LOCK = threading.Lock()
 BUILT_KEPT = 16
+VALID = "valid_events"  # a raw load's valid rows (of the site asked for)
 
 
 def materialize_built(engine: Engine, key: tuple, build: Callable[[], Any], name: str) -> Any:
@@ -97,6 +98,23 @@ def materialize_built(engine: Engine, key: tuple, build: Callable[[], Any], name
     return engine.session.table(name)
 
 
+def _valid(engine: Engine, checked: Any, token: str | None) -> Any:
+    """The valid rows of ``checked`` (of ``token``'s site only, when given). On DuckDB a view
+    by one name whatever the site, so the removal of repeats built on it is the same SQL for
+    every site (:func:`materialize_built`)."""
+    F = api(checked).F
+    if engine.name != "duckdb":
+        valid = checked.filter(F.col("_reason").isNull()).drop("_reason")
+        return valid if token is None else valid.filter(F.col("token") == token)
+    conn = engine.session._conn
+    site = "" if token is None else " AND token = '" + token.replace("'", "''") + "'"
+    conn.execute(
+        f"CREATE OR REPLACE VIEW {VALID} AS SELECT * EXCLUDE (_reason) FROM checked_events WHERE _reason IS NULL{site}"
+    )
+    engine.session.catalog.add_table(VALID, {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {VALID}").fetchall()})
+    return engine.session.table(VALID)
+
+
 def raw_unique(
     engine: Engine, settings: Any, store: Any, days: list[str], token: str | None = None
 ) -> tuple[Any, dict[str, dict], dict[tuple[str, str], dict], list[Any]]:
@@ -117,12 +135,8 @@ def raw_unique(
             q["valid"] += r["count"]
         else:
             q["bad"][r["_reason"]] = r["count"]
-    valid = checked.filter(F.col("_reason").isNull()).drop("_reason")
-    if token is not None:
-        valid = valid.filter(F.col("token") == token)
-    unique = materialize_built(
-        engine, ("dedupe", tuple(checked.columns), token), lambda: schema.dedupe(valid), "unique_events"
-    )
+    valid = _valid(engine, checked, token)
+    unique = materialize_built(engine, ("dedupe", tuple(valid.columns)), lambda: schema.dedupe(valid), "unique_events")
     cached.append(unique)
     token_quality = {}
     per_token = valid.groupBy("token", "day").agg(F.count(F.lit(1)).alias("valid"))
