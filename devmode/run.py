@@ -81,9 +81,10 @@ class Schedule(threading.Thread):
             if analysis_available() and time.monotonic() >= next_analysis:
                 next_analysis = time.monotonic() + self.settings.analyze_interval
                 try:  # closed days into the lake first, so the analysis reads them from there
-                    from worker.compact import Compactor
+                    from worker.compact import COMPACT_SLICE, Compactor
 
-                    compacted = Compactor(self.flusher.store, self.settings).run()
+                    # a slice at a time, so a long history does not hold the flushes back
+                    compacted = Compactor(self.flusher.store, self.settings).run(budget=COMPACT_SLICE)
                     if compacted.days:
                         log.info("compact: %s", compacted.summary())
                 except Exception:

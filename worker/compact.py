@@ -29,7 +29,7 @@ from __future__ import annotations
 import io as _io
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -62,6 +62,7 @@ class CompactReport:
     days: list[str] = field(default_factory=list)  # compacted now
     current: list[str] = field(default_factory=list)  # already up to date
     open_days: list[str] = field(default_factory=list)  # not closed yet: left raw
+    left: list[str] = field(default_factory=list)  # past the time budget: for the next run (read raw meanwhile)
     events: int = 0  # rows written (valid, unique, bots included)
     raw_bytes: int = 0
     lake_bytes: int = 0
@@ -75,6 +76,8 @@ class CompactReport:
             parts.append(f"{len(self.current)} up to date")
         if self.open_days:
             parts.append(f"{len(self.open_days)} not closed yet ({', '.join(self.open_days)})")
+        if self.left:
+            parts.append(f"{len(self.left)} left for the next run (time budget)")
         return "; ".join(parts)
 
 
@@ -197,18 +200,35 @@ class Compactor:
             if key not in listed:
                 self.store.delete(key)
 
-    def run(self, start: date | None = None, end: date | None = None, token: str | None = None) -> CompactReport:
+    def _batches(self, days: list[str]) -> Iterator[list[str]]:
+        """``days`` in batches read together: at most :data:`BATCH_BYTES` raw bytes (or one
+        day) and :data:`BATCH_DAYS` days."""
+        sizes = {d: sum(self.store.sizes(f"{d}/").values()) for d in days}
+        batch: list[str] = []
+        for day in days:
+            if batch and (sum(sizes[d] for d in batch) + sizes[day] > BATCH_BYTES or len(batch) >= BATCH_DAYS):
+                yield batch
+                batch = []
+            batch.append(day)
+        if batch:
+            yield batch
+
+    def run(
+        self,
+        start: date | None = None,
+        end: date | None = None,
+        token: str | None = None,
+        budget: float | None = None,
+    ) -> CompactReport:
+        """Compact what :meth:`plan` finds. With ``budget`` (seconds), no batch starts once it is
+        spent (at least one always runs): the days not reached are in ``left``."""
         started = time.perf_counter()
         whole, one_site, report = self.plan(start, end, token)
         for days, only in ((whole, None), (one_site, token)):
-            sizes = {d: sum(self.store.sizes(f"{d}/").values()) for d in days}
-            batch: list[str] = []
-            for day in days:
-                if batch and (sum(sizes[d] for d in batch) + sizes[day] > BATCH_BYTES or len(batch) >= BATCH_DAYS):
-                    self._compact(batch, only, report)
-                    batch = []
-                batch.append(day)
-            if batch:
+            for batch in self._batches(days):
+                if budget is not None and report.days and time.perf_counter() - started >= budget:
+                    report.left.extend(batch)
+                    continue
                 self._compact(batch, only, report)
         report.seconds = time.perf_counter() - started
         return report
@@ -317,20 +337,40 @@ def compact(
     start: date | None = None,
     end: date | None = None,
     token: str | None = None,
+    budget: float | None = None,
 ) -> CompactReport:
     from logdig.storage import open_store
 
     settings = settings or Settings.from_env()
     store = store or open_store(settings)
-    report = Compactor(store, settings).run(start, end, token)
+    report = Compactor(store, settings).run(start, end, token, budget)
     log.info("compact: %s", report.summary())
     return report
 
 
 COMPACT_INTERVAL = 3600  # seconds between scheduled compactions (scheduler/cron.py)
+# Seconds a scheduled compaction works before it queues the rest behind the jobs queued
+# meanwhile: one worker runs one job at a time, and the first compaction of a site's whole
+# history (about 70,000 events/s) would otherwise hold every flush back for up to an hour.
+COMPACT_SLICE = 60
 
 
 def compact_job() -> str:
     """What the scheduler enqueues every :data:`COMPACT_INTERVAL`: each closed day not yet
-    in the lake (so every day once, after it closes), and any day whose raw objects changed."""
-    return compact().summary()
+    in the lake (so every day once, after it closes), and any day whose raw objects changed,
+    :data:`COMPACT_SLICE` seconds of it; the rest is queued again, behind the flushes."""
+    report = compact(budget=COMPACT_SLICE)
+    if report.left:
+        _queue_the_rest()
+    return report.summary()
+
+
+def _queue_the_rest() -> None:
+    """Another compaction at the end of this job's queue (nothing outside a worker)."""
+    from rq import Queue, get_current_job
+
+    job = get_current_job()
+    if job is not None:
+        Queue(job.origin, connection=job.connection).enqueue(
+            compact_job, job_timeout=job.timeout, description="compact: the days left"
+        )

@@ -4,6 +4,7 @@ the layout, the manifest, what analysis reads, open days, --token, forget and pr
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -206,3 +207,49 @@ def test_prune_deletes_old_lake_days_with_their_raw_objects(tmp_path):
     assert lake.read_manifest(store, DAYS[0]) is None
     assert DAYS[1] in lake.usable_days(store, DAYS)
     assert all(LAKE_PART.match(k) for k in lake_parts(store, DAYS[1]))
+
+
+def test_a_compaction_stops_at_its_time_budget_and_the_rest_is_queued_behind(tmp_path, redis, monkeypatch):
+    """One worker runs one job at a time: the first compaction of a long history must not hold
+    the flushes back. A scheduled compaction works COMPACT_SLICE seconds (here 0: one batch),
+    then queues the days left at the end of the queue, after what was queued meanwhile."""
+    from rq import Queue, SimpleWorker
+
+    import worker.compact as compact
+
+    store = LocalStore(tmp_path)
+    fill(store)
+    settings = _settings(tmp_path)
+    monkeypatch.setattr(compact, "BATCH_DAYS", 1)
+    first = Compactor(store, settings, clock=lambda: LATER).run(budget=0)
+    assert first.days == [DAYS[0]] and first.left == [DAYS[1]]
+    assert "1 left for the next run" in first.summary()
+    assert lake.usable_days(store, DAYS).keys() == {DAYS[0]}  # the day left is read raw meanwhile
+
+    (tmp_path / "lake").rename(tmp_path / "lake-before")  # again from nothing, through RQ
+    monkeypatch.setattr(compact, "COMPACT_SLICE", 0)
+    monkeypatch.setattr(compact.Compactor, "_now", lambda self: datetime.fromtimestamp(LATER, UTC))
+    monkeypatch.setenv("LOGDIG_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LOGDIG_S3_ENDPOINT", raising=False)
+    queue = Queue("logdig-test", connection=redis)
+    queue.enqueue(compact.compact_job, job_timeout=600)
+    queue.enqueue(time.time)  # a flush queued meanwhile
+    order = []
+    monkeypatch.setattr(compact.Compactor, "_compact", _recording(compact.Compactor._compact, order))
+    SimpleWorker([queue], connection=redis).work(burst=True)
+    finished = [queue.fetch_job(i) for i in queue.finished_job_registry.get_job_ids()]
+    assert [j.func_name for j in sorted(finished, key=lambda j: j.ended_at)] == [
+        "worker.compact.compact_job",
+        "time.time",
+        "worker.compact.compact_job",
+    ]
+    assert order == [[DAYS[0]], [DAYS[1]]]
+    assert lake.usable_days(store, DAYS).keys() == set(DAYS)
+
+
+def _recording(original, into: list):
+    def compact_batch(self, days, token, report):
+        into.append(list(days))
+        return original(self, days, token, report)
+
+    return compact_batch
