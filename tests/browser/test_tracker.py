@@ -11,6 +11,7 @@ import re
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -113,6 +114,63 @@ def test_clicks_on_each_element_kind_arrive_with_correct_fields(tab: Tab, pipeli
     page.wait_for_function("!!(window.logdig && window.logdig.track)")
     for element in tracked[:-2]:  # "added" was built by script, and not again
         assert page.eval_on_selector(by_id[element]["selector"], "el => el.id") == element
+
+
+def test_click_text_reads_only_the_first_text_nodes(tab: Tab, pipeline: Pipeline) -> None:
+    """A click on a big container (here the page background, body) must not copy the
+    container's whole text (textContent of a large page cost 3-18 ms per click): the
+    tracker reads its first text nodes only, and no more of them for a container without
+    text. The recorded text is still textContent.trim().slice(0, 100)."""
+    page = tab.open(f"{pipeline.site.url}/demo/products.html")
+    user_key = tab.user_key(page)
+    ids = ["t-buy", "t-long", "t-lead", "t-blank"]
+    old = page.evaluate(
+        """ids => {
+        document.querySelector('main').insertAdjacentHTML('beforeend',
+          '<button id="t-buy">\\n  <span>Buy</span> now\\n</button>' +
+          '<p id="t-long">\\n    ' + 'word '.repeat(40) + '</p>' +
+          // 700 characters of whitespace before the first word.
+          '<div id="t-lead">' + '<span>   \\n   </span>'.repeat(100) + '<b>Deep</b> text</div>' +
+          // No text: 3,000 text nodes of whitespace (12,000 characters).
+          '<div id="t-blank" style="height: 20px">' + '<i></i>\\n   '.repeat(3000) + '</div>' +
+          '<div id="big">' + '<span>item </span> '.repeat(5000) + '</div>');
+        const old = {};
+        for (const id of ids) old[id] = document.getElementById(id).textContent.trim().slice(0, 100);
+        old.body = document.body.textContent.trim().slice(0, 100);
+        // Count reads of textContent and of a text node's data from now on.
+        window.__reads = {textContent: 0, data: 0};
+        for (const [proto, name] of [[Node.prototype, 'textContent'], [CharacterData.prototype, 'data']]) {
+          const d = Object.getOwnPropertyDescriptor(proto, name);
+          Object.defineProperty(proto, name, {...d, get() { window.__reads[name]++; return d.get.call(this); }});
+        }
+        return old;
+    }""",
+        ids,
+    )
+    assert page.evaluate("document.querySelectorAll('#big span').length") == 5000
+
+    def reads(click: Callable[..., None], *args: object) -> dict:
+        before = page.evaluate("({...window.__reads})")
+        click(*args)
+        after = page.evaluate("({...window.__reads})")
+        return {k: after[k] - before[k] for k in after}
+
+    read = {"body": reads(page.mouse.click, 5, 40)}  # the page background, left of nav and main: body
+    for element in ids:
+        read[element] = reads(page.click, f"#{element}")
+    assert all(r["textContent"] == 0 for r in read.values()), f"the tracker read textContent: {read}"
+    # Bounded reads: the first text nodes of the body (over 13,000 of them), and not all
+    # 3,000 of a container without text.
+    assert 0 < read["body"]["data"] < 500 and 0 < read["t-blank"]["data"] < 500, read
+
+    events = pipeline.wait_for(user_key, lambda ev: len(of_type(ev, "click")) == 5, what="five clicks")
+    by = {c["selector"]: c for c in of_type(events, "click")}
+    assert by["body"]["text"] == old["body"] and by["body"]["text"].startswith("Home")
+    assert by["body"]["tag"] == "body" and by["body"]["interactive"] is False
+    assert by["#t-buy"]["text"] == old["t-buy"] == "Buy now"
+    assert by["#t-long"]["text"] == old["t-long"] == "word " * 20
+    assert by["#t-lead"]["text"] == old["t-lead"] == "Deep text"
+    assert by["#t-blank"]["text"] == old["t-blank"] == ""
 
 
 def test_selector_without_ids_names_the_element(tab: Tab, pipeline: Pipeline) -> None:
