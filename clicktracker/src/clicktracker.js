@@ -106,9 +106,10 @@
         ((timer = 1),
         fetch(endpoint, {method: 'POST', body: JSON.stringify(b), keepalive: true})
           // The response, or the error (network: no status). Only the status counts: the
-          // body is not read.
+          // body is not read. (r?.: a page's own fetch wrapper may reject with nothing, and
+          // a throw here, before timer = 0, would stop every later send.)
           .then(
-            (answered = safe((r, status = r.status) => {
+            (answered = safe((r, status = r?.status) => {
               timer = 0; // first: should anything below throw, the next event still sends
               // 2xx, or 4xx but 429 (status is undefined when the network failed): these
               // are done, on to the next batch. Else a retry, with backoff.

@@ -340,6 +340,20 @@ def test_events_reach_storage_within_300_ms_while_a_retry_waits(tab: Tab, pipeli
     assert [e["name"] for e in of_type(events, "custom")] == ["while_failing"]
 
 
+def test_a_fetch_wrapper_that_rejects_with_nothing_does_not_stop_the_sending(tab: Tab, pipeline: Pipeline) -> None:
+    """A page's own fetch wrapper (test tools, SPA frameworks) may reject without an error
+    object. The tracker treats it as a failed send and retries: it reads no status from it."""
+    tab.context.add_init_script(
+        "(() => { const real = window.fetch; let once = true;"
+        " window.fetch = (...a) => once ? ((once = false), Promise.reject()) : real(...a); })();"
+    )
+    page = tab.open(f"{pipeline.site.url}/demo/products.html")
+    page.evaluate("logdig.track('after_nothing')")
+    events = pipeline.wait_for(tab.user_key(page), lambda ev: of_type(ev, "custom"), timeout=20)
+    assert [e["name"] for e in of_type(events, "custom")] == ["after_nothing"]
+    assert not tab.page_errors
+
+
 def test_outbox_cap_holds_and_drops_the_oldest(tab: Tab, pipeline: Pipeline) -> None:
     pipeline.site.attrs = {"max-outbox": "5"}
     tab.context.route(f"{pipeline.url}/logs", lambda route: route.abort("connectionrefused"))
