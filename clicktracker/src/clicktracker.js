@@ -297,6 +297,6 @@
     // module once the page has loaded (not when opted out: it would record nothing). The
     // module queues its events with logdig._e.
     overlay && load('overlay.js');
-    'heatmap' in opt && on(w, 'load', () => load('clicktracker-heatmap.js'));
+    off || ('heatmap' in opt && on(w, 'load', () => load('clicktracker-heatmap.js')));
   } catch {}
 })(window, document);

@@ -506,10 +506,11 @@ def test_two_tabs_store_each_event_once(tab: Tab, pipeline: Pipeline) -> None:
 
 def test_do_not_track_is_honoured_only_when_asked(tab: Tab, pipeline: Pipeline) -> None:
     tab.context.add_init_script("Object.defineProperty(navigator, 'globalPrivacyControl', {get: () => true});")
-    pipeline.site.attrs = {"respect-dnt": ""}
-    posts = []
+    pipeline.site.attrs = {"respect-dnt": "", "heatmap": ""}
+    posts, scripts = [], []
     page = tab.new_page()
     page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+    page.on("request", lambda r: "clicktracker-heatmap" in r.url and scripts.append(r.url))
     page.goto(f"{pipeline.site.url}/demo/")
     page.wait_for_function("!!(window.logdig && window.logdig.track)")
     page.click("#buy")
@@ -518,6 +519,7 @@ def test_do_not_track_is_honoured_only_when_asked(tab: Tab, pipeline: Pipeline) 
     page.click("#nav-products")
     page.wait_for_timeout(800)
     assert posts == []
+    assert scripts == []  # nor the heat-map module: no request to the collector at all
     assert page.evaluate("Object.keys(localStorage).filter(k => k.startsWith('logdig'))") == []
 
     pipeline.site.attrs = {}  # without data-respect-dnt, the signal is not the tracker's to act on
