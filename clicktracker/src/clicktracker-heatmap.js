@@ -14,7 +14,7 @@
 ((w, d) => {
   try {
     var api = w.logdig;
-    // No core (or an opted-out one: it has no _e), or loaded twice: nothing to do.
+    // No core, or loaded twice: nothing to do (an opted-out core does not load this).
     if (!api?._e || api._h) return;
     // (Two arguments at most, the hook's: no rest array on every mousemove.)
     var safe = (f) => (a, b) => {

@@ -164,9 +164,9 @@
     var queue = (e) => off || (pending.push(e), (saving ||= setTimeout(() => send((saving = 0)), 300)));
     var emit = (type, fields) => queue(make(type, fields));
 
-    // Clicks wait here 1 s for their verdict, oldest first: dead (as made, see click)
-    // unless answer() came meanwhile (a navigation, a DOM change, a scroll or a focus
-    // change): it marks every waiting click alive.
+    // Clicks wait here 1 s, oldest first, so that the heat-map module can give its
+    // dead-click verdict (clicktracker-heatmap.js: dead unless a navigation, a DOM change,
+    // a scroll or a focus change answered it) before they are queued.
     var waiting = [];
 
     // Page views on load and on single-page navigation, with a page leave for the one
@@ -184,7 +184,6 @@
     var leave = () => (left ||= emit('pageleave', {scroll_depth: measure()}));
     var pageview = (referrer = d.referrer) => {
       pageUrl = location.href;
-      // (logdig._s tells the heat-map module when its page view started.)
       start = loads && performance.now();
       loads = count('logdig_lc', 1);
       depth = left = 0;
@@ -236,8 +235,6 @@
         // Never an input's value (undefined is left out of the JSON).
         text: /^(inp|tex|sel)/.test(tag) ? undefined : t.trim().slice(0, 100),
         interactive: !!hit,
-        // A form control answers a click itself (caret, check mark, picker); any other
-        // click is dead unless answer() comes within 1 s.
       }, el);
       waiting.push(c);
       // (Timers of equal delay run in order, so c is first unless a hide sent it.)
