@@ -14,8 +14,10 @@ twice as coarse each way, ``MOVE_COLUMNS`` by ``MOVE_ROW_PX`` (x over the event'
 width); samples with a coordinate missing or negative are left off. A pointer sweeps over
 many cells where a click hits one: on the click grid 6.2M samples fill 1.6M cells (150 MB
 of result text for 215,000 events), on this one 0.5M, and a movement map is drawn blurred
-anyway. A cell (c, r) of the click grid lies in movement cell (c // 2, r // 2). Attention: a ``pageleave``'s ``attention`` holds the milliseconds each tenth of the
-page was in view; leaves whose list is not 10 numbers are left out.
+anyway. A cell (c, r) of the click grid lies in movement cell (c // 2, r // 2).
+
+Attention: a ``pageleave``'s ``attention`` holds the milliseconds each tenth of the page was
+in view; leaves whose list is not 10 numbers are left out.
 """
 
 from __future__ import annotations
