@@ -367,7 +367,10 @@ def compact(start, end, token: str | None) -> None:
     from worker.compact import compact as run_compact
 
     s = settings()
-    click.echo(run_compact(s, stored_data(s), start, end, token).summary())
+    report = run_compact(s, stored_data(s), start, end, token)
+    click.echo(report.summary())
+    if report.failed:
+        raise click.ClickException(f"could not compact {', '.join(report.failed)} (the log says why)")
 
 
 @main.command()

@@ -63,6 +63,7 @@ class CompactReport:
     current: list[str] = field(default_factory=list)  # already up to date
     open_days: list[str] = field(default_factory=list)  # not closed yet: left raw
     left: list[str] = field(default_factory=list)  # past the time budget: for the next run (read raw meanwhile)
+    failed: list[str] = field(default_factory=list)  # their batch raised: read raw, tried again next run
     events: int = 0  # rows written (valid, unique, bots included)
     raw_bytes: int = 0
     lake_bytes: int = 0
@@ -78,6 +79,8 @@ class CompactReport:
             parts.append(f"{len(self.open_days)} not closed yet ({', '.join(self.open_days)})")
         if self.left:
             parts.append(f"{len(self.left)} left for the next run (time budget)")
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed ({', '.join(self.failed)}; read raw, tried again next run)")
         return "; ".join(parts)
 
 
@@ -221,7 +224,8 @@ class Compactor:
         budget: float | None = None,
     ) -> CompactReport:
         """Compact what :meth:`plan` finds. With ``budget`` (seconds), no batch starts once it is
-        spent (at least one always runs): the days not reached are in ``left``."""
+        spent (at least one always runs): the days not reached are in ``left``. A batch that
+        raises is logged and its days are in ``failed``; the others go on."""
         started = time.perf_counter()
         whole, one_site, report = self.plan(start, end, token)
         for days, only in ((whole, None), (one_site, token)):
@@ -229,7 +233,11 @@ class Compactor:
                 if budget is not None and report.days and time.perf_counter() - started >= budget:
                     report.left.extend(batch)
                     continue
-                self._compact(batch, only, report)
+                try:  # one batch that cannot be read (an unreadable object) does not hold back the rest
+                    self._compact(batch, only, report)
+                except Exception:
+                    log.exception("compaction of %s failed; those days are read raw", ", ".join(batch))
+                    report.failed.extend(batch)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -362,6 +370,8 @@ def compact_job() -> str:
     report = compact(budget=COMPACT_SLICE)
     if report.left:
         _queue_the_rest()
+    if report.failed:  # the job shows as failed, with what was done
+        raise RuntimeError(report.summary())
     return report.summary()
 
 

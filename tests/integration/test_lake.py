@@ -253,3 +253,28 @@ def _recording(original, into: list):
         return original(self, days, token, report)
 
     return compact_batch
+
+
+def test_a_day_that_cannot_be_read_does_not_hold_back_the_others(tmp_path, monkeypatch):
+    """An unreadable raw object fails its batch only: the other days are compacted, the day
+    stays raw (and is tried again next run), and `logdig compact` exits non-zero naming it."""
+    import worker.compact as compact
+    from analysis import io
+
+    store = LocalStore(tmp_path)
+    fill(store)
+    unreadable = io.day_objects(store, DAYS[0])[0]
+    read = LocalStore.get
+
+    def get(self, key):
+        if key == unreadable:
+            raise OSError("unreadable")
+        return read(self, key)
+
+    monkeypatch.setattr(LocalStore, "get", get)
+    monkeypatch.setattr(compact, "BATCH_DAYS", 1)  # each day its own batch
+    done = CliRunner().invoke(main, ["compact"], env={"LOGDIG_DATA_DIR": str(tmp_path), "LOGDIG_S3_ENDPOINT": ""})
+    assert done.exit_code == 1, done.output
+    assert f"1 failed ({DAYS[0]}; read raw" in done.output
+    assert f"could not compact {DAYS[0]}" in done.output
+    assert lake.usable_days(store, DAYS).keys() == {DAYS[1]}
