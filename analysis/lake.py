@@ -32,6 +32,7 @@ from types import ModuleType
 from typing import Any
 
 from analysis import io, schema
+from analysis.built import register
 from analysis.engines import Engine
 from logdig.storage import LAKE_EVENTS, lake_manifest_key, lake_parts
 
@@ -159,10 +160,7 @@ def duckdb_read(engine: Engine, store: Any, manifests: dict[str, dict], token: s
         f"CREATE OR REPLACE VIEW {LAKE_VIEW} AS SELECT {select} FROM read_parquet({_sql_list(files)}, "
         "hive_partitioning = true, hive_types = {'day': 'VARCHAR', 'token': 'VARCHAR'})"
     )
-    # the columns from DESCRIBE, as analysis.engines.stage does: sqlframe's own lookup binds
-    # every view of the database, over and over while the jobs' queries are built
-    kinds = {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {LAKE_VIEW}").fetchall()}
-    engine.session.catalog.add_table(LAKE_VIEW, kinds)
+    register(engine.session, LAKE_VIEW)
     return engine.session.table(LAKE_VIEW), cleanup
 
 

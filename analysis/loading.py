@@ -4,14 +4,13 @@ day's manifest is current (``analysis.lake``), or both. ``analysis.run`` runs th
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from analysis import io, lake, schema
-from analysis.engines import Engine, api, recording
+from analysis.built import Kept, recorded_stages, register
+from analysis.engines import Engine, api
 
 
 @dataclass
@@ -60,9 +59,8 @@ def materialize(engine: Engine, df: Any, name: str) -> Any:
     return df
 
 
-_BUILT: OrderedDict[tuple, tuple[tuple[str, ...], str]] = OrderedDict()  # key -> (stage statements, SQL)
-_BUILT_LOCK = threading.Lock()
 BUILT_KEPT = 16
+_built = Kept(BUILT_KEPT)  # key -> (stage statements, SQL)
 VALID = "valid_events"  # a raw load's valid rows (of the site asked for)
 
 
@@ -75,22 +73,14 @@ def materialize_built(engine: Engine, key: tuple, build: Callable[[], Any], name
     if engine.name != "duckdb":
         return materialize(engine, build(), name)
     conn = engine.session._conn
-    with _BUILT_LOCK:
-        found = _BUILT.get(key)
+    found = _built.get(key)
     if found is None:
-        recorded: list[tuple[str, str]] = []
-        token = recording.set(recorded)
-        try:  # stage() runs each statement as it records it
+        with recorded_stages() as recorded:  # stage() runs each statement as it records it
             sql = build().sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
-        finally:
-            recording.reset(token)
         if len(sql) != 1:  # pragma: no cover - the checks and the dedupe are one statement each
             raise RuntimeError(f"cannot materialize a multi-statement DataFrame ({key[0]})")
         found = (tuple(statement for _, statement in recorded), sql[0])
-        with _BUILT_LOCK:
-            _BUILT[key] = found
-            while len(_BUILT) > BUILT_KEPT:
-                _BUILT.popitem(last=False)
+        _built.put(key, found)
     else:
         for statement in found[0]:
             conn.execute(statement)
@@ -111,7 +101,7 @@ def _valid(engine: Engine, checked: Any, token: str | None) -> Any:
     conn.execute(
         f"CREATE OR REPLACE VIEW {VALID} AS SELECT * EXCLUDE (_reason) FROM checked_events WHERE _reason IS NULL{site}"
     )
-    engine.session.catalog.add_table(VALID, {c: kind for c, kind, *_ in conn.execute(f"DESCRIBE {VALID}").fetchall()})
+    register(engine.session, VALID)
     return engine.session.table(VALID)
 
 

@@ -22,15 +22,15 @@ Elsewhere (Spark) each job's frames are built on the events and collected, all d
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from analysis.engines import drop_stages, duckdb_cursor, recording
+from analysis.built import Kept, recorded_stages, register
+from analysis.engines import drop_stages, duckdb_cursor
 from analysis.io import RawJSON
 from analysis.loading import _is_duckdb, rows
 
@@ -148,23 +148,7 @@ class Built:
     queries: dict[str, tuple[str, list[str] | None]]  # rest None: a JSON query (raw_rows)
 
 
-_built: OrderedDict[tuple, Built] = OrderedDict()
-_lock = threading.Lock()
-
-
-def _cached(key: tuple) -> Built | None:
-    with _lock:
-        found = _built.get(key)
-        if found is not None:
-            _built.move_to_end(key)
-        return found
-
-
-def _keep(key: tuple, built: Built) -> None:
-    with _lock:
-        _built[key] = built
-        while len(_built) > CACHED:
-            _built.popitem(last=False)
+_built = Kept(CACHED)  # job, definitions, columns, raw -> Built
 
 
 def batches(keys: list[Key], events: dict[Key, int], limit: int = BATCH_EVENTS) -> list[list[str]]:
@@ -207,9 +191,7 @@ class Runner:
             raise RuntimeError("the loaded events are not one statement")
         self._conn.execute(f"CREATE OR REPLACE VIEW {LOADED} AS {sql[0]}")
         self._point(None)
-        kinds = [(c, kind) for c, kind, *_ in self._conn.execute(f"DESCRIBE {EVENTS}").fetchall()]
-        session.catalog.add_table(EVENTS, dict(kinds))
-        self.columns = tuple(kinds)
+        self.columns = tuple(register(session, EVENTS).items())
         self.events = session.table(EVENTS)
         self._statements: list[tuple[str, str]] = []
         self._cursor = duckdb_cursor(session)
@@ -236,20 +218,16 @@ class Runner:
         if not self.duckdb:
             return make(self.events)
         key = (job, json.dumps(definitions, sort_keys=True, default=str), self.columns, raw)
-        built = _cached(key)
+        built = _built.get(key)
         if built is None:
-            recorded: list[tuple[str, str]] = []
-            token = recording.set(recorded)
-            try:
+            with recorded_stages() as recorded:
                 frames = make(self.events)
                 queries = {
                     name: (json_query(df), None) if raw and raw(name) else (sorted_query(df), _rest(df))
                     for name, df in frames.items()
                 }
-            finally:
-                recording.reset(token)
             built = Built(tuple(recorded), queries)
-            _keep(key, built)
+            _built.put(key, built)
         self._statements.extend(s for s in built.statements if s not in self._statements)
         return built
 
