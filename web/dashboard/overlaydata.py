@@ -32,8 +32,9 @@ VIEWPORT_CLASSES = ("desktop", "tablet", "mobile")  # analysis.schema: by viewpo
 def _move_cell(found: dict, r: dict) -> tuple[int, int]:
     """A ``moves`` row's cell on the movement grid. Documents written before the movement grid
     was made coarser (they have no ``move_grid``) hold click-grid cells: each lies in one."""
-    scale = 1 if "move_grid" in found else GRID_COLUMNS // MOVE_COLUMNS
-    return int(r["col"]) // scale, int(r["row"]) // scale
+    if "move_grid" in found:
+        return int(r["col"]), int(r["row"])
+    return int(r["col"]) // (GRID_COLUMNS // MOVE_COLUMNS), int(r["row"]) // (MOVE_ROW_PX // ROW_PX)
 
 
 def _cells(grid: dict[tuple[int, int], int]) -> list[list]:
