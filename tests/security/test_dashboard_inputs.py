@@ -193,3 +193,32 @@ def test_the_dashboard_answers_503_when_redis_stops(caplog):
             forged = client.post("/dashboard/logout", data={"csrf_token": "x"}, environ_base=CLIENT)
             assert forged.status_code == 400 and "CSRF" in forged.text
         assert any("Redis" in r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR)
+
+
+# --- dates at the ends of the calendar ---------------------------------------------------
+
+CALENDAR_EDGE = [
+    ("to=0001-01-01", "to"),  # the default from, 6 days before, overflowed the date type
+    ("from=0001-01-01&to=0001-01-01", "to"),  # so did the 92-day cap's arithmetic
+    ("from=0001-03-01&to=0001-03-01&device=mobile", "to"),  # and the previous period's
+    ("from=0001-01-01&to=2026-01-01", "from"),
+]
+DATED_VIEWS = [
+    "/dashboard/",
+    "/dashboard/page?page=https%3A%2F%2Fshop.example%2F",
+    "/dashboard/goals",
+    "/dashboard/health",
+    "/dashboard/export/overview/per_day.csv",
+]
+
+
+def test_a_day_at_the_start_of_the_calendar_is_a_400_naming_it(redis_server, redis):
+    client = make_app(redis_server).test_client()
+    assert login(client).status_code == 302
+    for query, field in CALENDAR_EDGE:
+        for view in DATED_VIEWS:
+            answer = client.get(f"{view}{'&' if '?' in view else '?'}{query}", environ_base=CLIENT)
+            assert answer.status_code == 400, (view, query, answer.status_code)
+            assert f"{field} must be a day from 1970-01-01" in html.unescape(answer.text), (view, query)
+    last = client.get("/dashboard/?from=9999-12-30&to=9999-12-31", environ_base=CLIENT)
+    assert last.status_code == 200

@@ -44,7 +44,8 @@ CLASS_WIDTH = {"desktop": 1280, "tablet": 820, "mobile": 390, "unknown": 1280}
 def day_range(start: date, end: date) -> list[str]:
     if end < start:
         start, end = end, start
-    start = max(start, end - timedelta(days=MAX_DAYS - 1))
+    if (end - start).days >= MAX_DAYS:  # so, unlike end - MAX_DAYS, never before date.min
+        start = end - timedelta(days=MAX_DAYS - 1)
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
 
 

@@ -17,6 +17,7 @@ from web.dashboard import charts, compare, refresh, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
+EARLIEST = date(1970, 1, 1)  # no event was received before
 OVERDUE_GRACE = 300  # seconds an analysis run may be late before the page says to check the scheduler
 
 # The user-agent breakdowns: (table title, column name).
@@ -79,9 +80,12 @@ def today() -> date:
 def _date(name: str, default: date) -> date:
     raw = request.args.get(name, "")
     try:
-        return date.fromisoformat(raw) if raw else default
+        day = date.fromisoformat(raw) if raw else default
     except ValueError:
         abort(400, f"{name} must be a date like 2026-01-31")
+    if day < EARLIEST:  # the default range and the previous period count days back from it
+        abort(400, f"{name} must be a day from {EARLIEST} on")
+    return day
 
 
 def sites():
