@@ -34,7 +34,7 @@ from typing import Any
 from analysis import io, schema
 from analysis.built import register
 from analysis.engines import Engine
-from logdig.storage import LAKE_EVENTS, lake_manifest_key, lake_parts
+from logdig.storage import LAKE_EVENTS, LAKE_PART, lake_day_prefix, lake_manifest_key
 
 # Bump when the lake's layout changes. The manifest also records :func:`code_version`, so a
 # change to the reading or the checks (which decide the rows and the derived columns) makes
@@ -81,15 +81,42 @@ def read_manifest(store: Any, day: str) -> dict | None:
     return io.read_json(store, lake_manifest_key(day))
 
 
+def _well_formed(manifest: Any) -> bool:
+    """The shapes the reading relies on: anything else (a hand-edited file, another tool's)
+    is read raw and compacted again, never a KeyError in every analysis of the day."""
+    try:
+        return (
+            isinstance(manifest["objects"], list)
+            and all(isinstance(ks, list) and all(isinstance(k, str) for k in ks) for ks in manifest["parts"].values())
+            and all(isinstance(t[k], int) for t in manifest["tokens"].values() for k in TOKEN_COUNTS)
+            and all(isinstance(manifest["quality"][k], int) for k in ("lines", "valid"))
+            and isinstance(manifest["quality"]["bad"], dict)
+            and isinstance(manifest["order"], list)
+            and all(isinstance(c, str) for c in manifest["order"])
+            and isinstance(manifest.get("part_bytes", {}), dict)
+        )
+    except (KeyError, TypeError, AttributeError):
+        return False
+
+
+TOKEN_COUNTS = ("events", "duplicates", "bot_events")
+
+
 def current(store: Any, day: str, manifest: dict | None, objects: list[str] | None = None) -> bool:
-    """True when ``manifest`` describes ``day``'s raw objects as they are now and its parts are stored."""
-    if not manifest or manifest.get("version") != code_version() or manifest.get("day") != day:
+    """True when ``manifest`` describes ``day``'s raw objects as they are now and its parts are
+    stored, each of the size it was written with (``part_bytes``; manifests written before it
+    have none): a truncated or overwritten part makes the day raw until compacted again."""
+    if not isinstance(manifest, dict) or manifest.get("version") != code_version() or manifest.get("day") != day:
+        return False
+    if not _well_formed(manifest):
         return False
     objects = io.day_objects(store, day) if objects is None else objects
     if not objects or manifest.get("objects") != objects:
         return False
-    listed = {k for keys in manifest.get("parts", {}).values() for k in keys}
-    return listed <= set(lake_parts(store, day))
+    listed = {k for keys in manifest["parts"].values() for k in keys}
+    stored = {k: n for k, n in store.sizes(lake_day_prefix(day)).items() if LAKE_PART.match(k)}
+    sizes = manifest.get("part_bytes", {})
+    return listed <= stored.keys() and all(stored[k] == sizes[k] for k in listed if k in sizes)
 
 
 def usable_days(store: Any, days: Iterable[str]) -> dict[str, dict]:
@@ -109,7 +136,7 @@ def add_quality(manifests: dict[str, dict], token: str | None, quality: dict, to
         quality[day] = {"lines": q["lines"], "valid": q["valid"], "bad": dict(q["bad"])}
         for tok, t in m["tokens"].items():
             if token is None or tok == token:
-                token_quality[(tok, day)] = {k: t[k] for k in ("events", "duplicates", "bot_events")}
+                token_quality[(tok, day)] = {k: t[k] for k in TOKEN_COUNTS}
 
 
 def _parts(manifests: dict[str, dict], token: str | None) -> list[str]:

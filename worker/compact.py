@@ -288,8 +288,10 @@ class Compactor:
 
         parts: dict[str, list[str]] = dict(old["parts"]) if token is not None else {}
         counts: dict[str, dict] = dict(old["tokens"]) if token is not None else {}
+        sizes: dict[str, int] = dict(old.get("part_bytes", {})) if token is not None else {}
         if token is not None:
-            parts.pop(token, None)
+            for key in parts.pop(token, []):
+                sizes.pop(key, None)
             counts.pop(token, None)
         written = 0
         for tok, (futures, rows) in encoded.items():
@@ -300,6 +302,7 @@ class Compactor:
                 if written:
                     failpoint("compact-mid-parts")
                 self.store.put(key, data, content_type="application/vnd.apache.parquet")
+                sizes[key] = len(data)
                 written += 1
                 keys.append(key)
                 report.lake_bytes += len(data)
@@ -317,6 +320,7 @@ class Compactor:
             "objects": objects,
             "raw_bytes": sum(self.store.sizes(f"{day}/").get(k, 0) for k in objects),
             "parts": parts,
+            "part_bytes": sizes,  # analysis.lake.current: a part of another size is not what was written
             "tokens": counts,
             "quality": {"lines": q["lines"], "valid": q["valid"], "bad": q["bad"]},
             "compacted_at": self._now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),

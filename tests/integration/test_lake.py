@@ -278,3 +278,52 @@ def test_a_day_that_cannot_be_read_does_not_hold_back_the_others(tmp_path, monke
     assert f"1 failed ({DAYS[0]}; read raw" in done.output
     assert f"could not compact {DAYS[0]}" in done.output
     assert lake.usable_days(store, DAYS).keys() == {DAYS[1]}
+
+
+def _compacted(tmp_path):
+    store = LocalStore(tmp_path)
+    fill(store)
+    settings = _settings(tmp_path)
+    Compactor(store, settings, clock=lambda: LATER).run()
+    return store, settings
+
+
+MANGLED = {
+    "a string": lambda m: "x",
+    "parts a list": lambda m: {**m, "parts": list(m["parts"].values())},
+    "no quality": lambda m: {k: v for k, v in m.items() if k != "quality"},
+    "no tokens": lambda m: {k: v for k, v in m.items() if k != "tokens"},
+    "no order": lambda m: {k: v for k, v in m.items() if k != "order"},
+    "a token's parts a string": lambda m: {**m, "parts": {t: "x" for t in m["parts"]}},
+    "lines a string": lambda m: {**m, "quality": {**m["quality"], "lines": "abc"}},
+}
+
+
+def test_a_manifest_of_the_wrong_shape_is_read_raw_and_compacted_again(tmp_path):
+    """Valid JSON that is not a manifest (hand-edited, another tool's) failed every analysis of
+    the day with a KeyError or AttributeError; now the day is read raw and rewritten."""
+    store, settings = _compacted(tmp_path)
+    raw = loaded(settings, store, use_lake=False)
+    good = json.loads(store.get(lake_manifest_key(DAYS[0])))
+    for name, mangle in MANGLED.items():
+        store.put(lake_manifest_key(DAYS[0]), json.dumps(mangle(good)).encode())
+        assert lake.usable_days(store, DAYS).keys() == {DAYS[1]}, name
+        assert loaded(settings, store) == raw, name
+    report = Compactor(store, settings, clock=lambda: LATER).run()
+    assert report.days == [DAYS[0]] and lake.usable_days(store, DAYS).keys() == set(DAYS)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_damaged_part_is_read_raw_and_compacted_again(tmp_path, damage):
+    """A part that is not the Parquet its manifest listed failed every analysis of the day
+    (DuckDB: not a Parquet file) and, its manifest still current, was never rewritten."""
+    store, settings = _compacted(tmp_path)
+    raw = loaded(settings, store, use_lake=False)
+    key = lake_parts(store, DAYS[0])[0]
+    data = store.get(key)
+    store.put(key, b"garbage" if damage == "garbage" else data[: len(data) // 2])
+    assert lake.usable_days(store, DAYS).keys() == {DAYS[1]}
+    assert loaded(settings, store) == raw
+    report = Compactor(store, settings, clock=lambda: LATER).run()
+    assert report.days == [DAYS[0]] and store.get(key) == data
+    assert lake.usable_days(store, DAYS).keys() == set(DAYS)
