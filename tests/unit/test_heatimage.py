@@ -73,7 +73,7 @@ def test_the_image_draws_the_frame_and_the_fold_on_the_density_geometry():
     assert bar.max() > 0.9 and bar.min() < 0.1
 
 
-def test_ab_maps_draw_each_variant_and_mark_the_planted_region():
+def test_ab_maps_draw_each_variant_and_mark_the_planted_region(monkeypatch):
     from analysis.testdata import ab_click_grids
     from web.dashboard import abmaps
 
@@ -95,7 +95,20 @@ def test_ab_maps_draw_each_variant_and_mark_the_planted_region():
         def data(self, job: str, token: str, days: list[str]):
             return [("d", {"experiments": [entry]})] if job == "experiments" else []
 
-    (found,) = abmaps.ab_maps(Results(), "t", page, ["d"], "desktop", heatimage.Layout(page_h=1200.0))
+    drawn = []
+
+    def heatmap_png(grid, viewport_class, lay, unit="clicks"):
+        drawn.append([heatimage.label_text(label) for label in lay.labels])
+        return real_png(grid, viewport_class, lay, unit)
+
+    real_png = heatimage.heatmap_png
+    monkeypatch.setattr(heatimage, "heatmap_png", heatmap_png)
+    lay = heatimage.Layout(page_h=1200.0, labels=[{"text": "Buy", "x": 0.6, "y": 450, "clicks": 13}])
+    (found,) = abmaps.ab_maps(Results(), "t", page, ["d"], "desktop", lay)
+    # the labels' counts are every visitor's clicks (the click map is not kept per variant):
+    # a variant's panel names the elements without them
+    assert drawn == [["Buy"]] * 3  # control, green, and the difference map (control's)
+    assert heatimage.label_text(lay.labels[0]) == "Buy (13)"
     assert [v["variant"] for v in found["variants"]] == ["control", "green"]
     assert [v["clicks"] for v in found["variants"]] == [sum(control.values()), sum(green.values())]
     (diff,) = found["differences"]

@@ -5,6 +5,7 @@ two-proportion z-test per block of cells, Benjamini-Hochberg across blocks)."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 
 from analysis.stats import FDR, cell_differences
 from web.dashboard import heatimage
@@ -28,6 +29,9 @@ def ab_maps(results, token: str, page: str, days: list[str], viewport_class: str
             for r in found.get("moves", []):
                 if r["page"] == page and r["viewport_class"] == viewport_class:
                     moves[name][r["variant"]] += r["moves"]
+    # The labels' counts are every visitor's clicks (the click map is not kept per variant):
+    # on a variant's panel they would contradict its own total, so the labels only name.
+    lay = replace(lay, labels=[{**label, "clicks": None} for label in lay.labels])
     out = []
     for name in sorted(grids):
         control = controls[name]

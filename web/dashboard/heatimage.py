@@ -59,6 +59,12 @@ def layout(results, token: str, page: str, days: list[str], viewport_class: str,
     return out
 
 
+def label_text(label: dict) -> str:
+    """A label as drawn: the element's text, shortened, with its clicks when they are known."""
+    text = charts._short(label["text"], 28)
+    return text if label.get("clicks") is None else f"{text} ({label['clicks']})"
+
+
 def _weighted_median(rows: list[tuple], i: int) -> float | None:
     """The median of the days' medians, each weighted by its page views."""
     found = sorted((r[i], r[0]) for r in rows if r[i] is not None)
@@ -130,7 +136,7 @@ def heatmap_png(
                 markeredgewidth=0.6,
             )
             ax.annotate(
-                charts._short(label["text"], 28) + f" ({label['clicks']})",
+                label_text(label),
                 (label["x"] * width, label["y"]),
                 xytext=(x + 8, y + 4),
                 textcoords="data",
@@ -222,4 +228,4 @@ def _decode(uri: str) -> bytes:
     return base64.b64decode(uri.split(",", 1)[1])
 
 
-__all__ = ["Layout", "difference_png", "heatmap_png", "layout"]
+__all__ = ["Layout", "difference_png", "heatmap_png", "label_text", "layout"]
