@@ -199,7 +199,9 @@ def worker(burst: bool) -> None:
 @translate_errors
 def scheduler() -> None:
     """Run the `rq cron` process that enqueues the flush every LOGDIG_FLUSH_INTERVAL
-    seconds (and the analysis every LOGDIG_ANALYZE_INTERVAL). Run exactly one."""
+    seconds, the analysis every LOGDIG_ANALYZE_INTERVAL, today's again every
+    LOGDIG_ANALYZE_TODAY_INTERVAL when new objects arrived, and compaction into the lake
+    hourly (scheduler/cron.py). Run exactly one."""
     from rq.cron import CronScheduler
 
     redis = redis_for(settings(dev=False))

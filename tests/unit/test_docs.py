@@ -42,3 +42,26 @@ def commands(group: click.Group, prefix: str = "logdig") -> list[str]:
 def test_every_cli_command_is_documented():
     missing = [c for c in commands(main) if f"`{c}" not in README]
     assert not missing, f"README does not document: {missing}"
+
+
+def test_every_cli_option_is_in_its_command_row():
+    """Each option a command's --help lists is in the README row that names the command."""
+    missing = []
+    for path in commands(main):
+        command = main
+        for name in path.split()[1:]:
+            command = command.get_command(click.Context(command), name)
+        rows = " ".join(line for line in README.splitlines() if line.startswith("|") and f"`{path}" in line)
+        for param in command.params:
+            for flag in param.opts:
+                if flag.startswith("--") and flag not in rows:
+                    missing.append(f"{path} {flag}")
+    assert not missing, f"README's command table lacks: {missing}"
+
+
+def test_the_scheduler_help_names_every_job_it_schedules():
+    from click.testing import CliRunner
+
+    text = " ".join(CliRunner().invoke(main, ["scheduler", "--help"]).output.split())
+    for what in ("LOGDIG_FLUSH_INTERVAL", "LOGDIG_ANALYZE_INTERVAL", "LOGDIG_ANALYZE_TODAY_INTERVAL", "compaction"):
+        assert what in text.split("Options:")[0], what
