@@ -39,6 +39,7 @@ KINDS = ("funnel", "experiment", "goal")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_STEPS = 20
 DEFAULT_WINDOW = 24 * 3600  # a funnel's default time window: one day
+PATH_HOST = "[A-Za-z][A-Za-z0-9+.-]*://[^/]*"  # what a path pattern (/about) matches before the path
 
 
 class DefinitionError(ValueError):
@@ -54,9 +55,14 @@ class Step:
         return f"url {self.url}" if self.url is not None else f"event {self.event}"
 
     def regex(self) -> str:
-        """The URL pattern as an anchored regular expression (both engines' syntax)."""
+        """The URL pattern as an anchored regular expression (both engines' syntax). Pages are
+        whole addresses, so a pattern starting with ``/`` is a path: it matches on any host
+        (``/`` alone is the home page, which is stored without its slash)."""
         assert self.url is not None
-        return "^" + ".*".join(re.sub(r"([.^$+?()\[\]{}|\\])", r"\\\1", p) for p in self.url.split("*")) + "$"
+        url, host = self.url, ""
+        if url.startswith("/"):
+            url, host = url.rstrip("/"), PATH_HOST
+        return "^" + host + ".*".join(re.sub(r"([.^$+?()\[\]{}|\\])", r"\\\1", p) for p in url.split("*")) + "$"
 
 
 @dataclass(frozen=True)

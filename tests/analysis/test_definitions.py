@@ -5,7 +5,7 @@ from __future__ import annotations
 import fakeredis
 import pytest
 
-from analysis.definitions import DefinitionError, Definitions, Step, parse_experiment, parse_funnel
+from analysis.definitions import DefinitionError, Definitions, Step, parse_experiment, parse_funnel, parse_step
 
 
 @pytest.mark.parametrize(
@@ -46,6 +46,19 @@ def test_url_patterns_are_literal_but_for_the_star():
     assert rx.match("https://a.com/p?x=(1)/anything")
     assert not rx.match("https://a_com/p?x=(1)")
     assert Step(url="*/pricing").regex() == "^.*/pricing$"
+
+
+def test_a_url_pattern_starting_with_a_slash_matches_the_path_on_any_host():
+    """Pages are whole addresses, so `url:/about.html` (a path, as the Stats API's page
+    filters take it) used to match nothing, silently: a 0% goal."""
+    import re
+
+    about = re.compile(parse_step("url:/about.html").regex())
+    assert about.match("http://127.0.0.1:8101/about.html") and about.match("https://shop.example/about.html")
+    assert not about.match("https://shop.example/en/about.html") and not about.match("/about.html")
+    assert re.compile(parse_step("url:/blog/*").regex()).match("https://a.example/blog/post-1")
+    home = re.compile(parse_step("url:/").regex())  # the home page, stored without its slash
+    assert home.match("https://a.example") and not home.match("https://a.example/x")
 
 
 def test_store_round_trip():
