@@ -102,6 +102,20 @@ RANGES: dict[str, tuple[float, float]] = {
     "load_count": (0, 2_147_483_647),
     "scroll_depth": (0, 100),
 }
+# The array fields' rules (logdig/event.schema.json), as Spark SQL (sqlframe turns it into
+# DuckDB's): true when the array breaks them. A null item breaks them too (Spark keeps one).
+_PX, _MS = 1_000_000, 100_000_000_000
+
+
+def _outside(item: str, hi: int) -> str:
+    return f"NOT coalesce({item} BETWEEN 0 AND {hi}, false)"
+
+
+ARRAY_RULES: dict[str, str] = {
+    "points": "size(points) NOT BETWEEN 1 AND 300 OR size(filter(points, p -> size(p) <> 3 OR "
+    f"{_outside('p[0]', _PX)} OR {_outside('p[1]', _PX)} OR {_outside('p[2]', _MS)})) > 0",
+    "attention": f"size(attention) <> 10 OR size(filter(attention, a -> {_outside('a', _MS)})) > 0",
+}
 
 # Viewport classes: (name, smallest width in CSS px). Bootstrap's md and lg breakpoints.
 VIEWPORT_CLASSES = (("mobile", 0), ("tablet", TABLET_MIN), ("desktop", DESKTOP_MIN))
@@ -297,6 +311,8 @@ def check(raw: Any) -> Any:
         known = known | (F.col("type") == t)
     before = before.when(~known, F.lit("unknown type"))
     after = F.lit(None).cast("string")
+    for name, rule in ARRAY_RULES.items():
+        after = F.when(F.col(name).isNotNull() & F.expr(rule), F.lit(f"{name} out of range")).otherwise(after)
     for name, (lo, hi) in reversed(RANGES.items()):
         after = F.when(F.col(name).isNotNull() & ~F.col(name).between(lo, hi), F.lit(f"{name} out of range")).otherwise(
             after

@@ -75,6 +75,45 @@ def test_bad_lines_are_counted_by_reason(engine, tmp_path):
     assert loaded.token_quality == {("tok", "2026-11-25"): {"events": 1, "duplicates": 0, "bot_events": 0}}
 
 
+# The collector refuses these (logdig/event.schema.json); an object written some other way
+# (an older LogDig, a hand-made file) held them, and each was analysed: one attention of 1e30
+# made the page's mean time in view 1.4e29 ms for everyone, a point at y=1e7 a row 250,000.
+OUT_OF_SCHEMA = {
+    "points out of range": [
+        {"points": [[1, 2]]},
+        {"points": [[1, 2, 3, 4]]},
+        {"points": [[-5, 2, 3]]},
+        {"points": [[1, 10_000_000, 3]]},
+        {"points": [[1, 2, 1e12]]},
+        {"points": []},
+        {"points": [[1, 2, 3]] * 301},
+    ],
+    "attention out of range": [
+        {"attention": [1] * 9},
+        {"attention": [1] * 11},
+        {"attention": [-1] * 10},
+        {"attention": [1e30] * 10},
+    ],
+}
+
+
+def test_points_and_attention_outside_the_schema_are_bad_rows(engine, tmp_path):
+    good = [
+        event(event_id="move", type="move", points=[[0, 1e6, 1e11]] * 300),
+        event(event_id="leave", type="pageleave", attention=[0, 1e11] * 5),
+    ]
+    bad = [
+        event(event_id=f"{reason[:3]}{i}", type="move", **fields)
+        for reason, rows in OUT_OF_SCHEMA.items()
+        for i, fields in enumerate(rows)
+    ]
+    store = store_lines(tmp_path, "2026-11-25", good + bad)
+    loaded = run.load(engine, Settings(data_dir=str(tmp_path)), store, ["2026-11-25"])
+    q = loaded.quality["2026-11-25"]
+    assert q["bad"] == {reason: len(rows) for reason, rows in OUT_OF_SCHEMA.items()}
+    assert sorted(r["event_id"] for r in run.rows(loaded.events.select("event_id"))) == ["leave", "move"]
+
+
 def test_repeats_and_bots(engine, tmp_path):
     events = [
         event(event_id="a", received_at="2026-11-25T10:00:05.000Z", link="second copy"),
