@@ -67,6 +67,8 @@ class Results:
             doc = json.loads(self.store.get(key))
         except Exception:  # noqa: BLE001 - missing or unreadable: not computed yet
             doc = None
+        if not isinstance(doc, dict):  # JSON, but not a result (another tool's, hand-edited)
+            doc = None
         if doc is not None:  # a missing result is cheap to ask again, and may appear any time
             with self._lock:
                 if len(self._cache) >= CACHE_ENTRIES:
@@ -90,7 +92,8 @@ class Results:
         for day in days:
             doc = self.doc(job, token, day)
             if doc is not None:
-                out.append((day, doc.get("data") or {}))
+                data = doc.get("data")
+                out.append((day, data if isinstance(data, dict) else {}))
         return out
 
     def day_report(self, day: str) -> dict | None:
@@ -134,7 +137,7 @@ def overview(results: Results, token: str, days: list[str]) -> Overview:
         if doc is None:
             per_day.append({"day": day, "events": None, "pageviews": None, "users": None})
             continue
-        data = doc.get("data") or {}
+        data = doc.get("data") if isinstance(doc.get("data"), dict) else {}
         totals = data.get("totals") or {}  # proposed: {"events", "pageviews", "users"}
         if isinstance(totals, list):
             totals = totals[0] if totals else {}
