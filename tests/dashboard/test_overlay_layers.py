@@ -225,6 +225,11 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     dead = page.locator('.logdig-dead[data-selector="#cold"]')
     assert dead.get_attribute("data-dead") == "2" and abs(float(dead.get_attribute("data-share")) - 2 / 3) < 1e-3
     assert "2 dead · 67%" in dead.inner_text()
+    # beside its click count, above the element: below it, it sat on the click count of an
+    # element just underneath (a newcomer's "Buy now" under a paragraph)
+    count = page.locator('.logdig-badge[data-selector="#cold"]').bounding_box()
+    box = dead.bounding_box()
+    assert abs(box["y"] - count["y"]) < 1 and box["x"] >= count["x"] + count["width"], (box, count)
     _shot(page, "dead")
     _switch(page, "dead", False)
 

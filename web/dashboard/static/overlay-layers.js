@@ -113,6 +113,24 @@ function boxOf(selector) {
   return {left: r.left + w.scrollX, top: r.top + w.scrollY, width: r.width, height: r.height};
 }
 
+// An element's pills (its clicks, then its dead clicks) share one row just above it, laid
+// out side by side, so none sits on another's (a pill below an element landed on the
+// click count of the element underneath).
+function badgeRow(layer, box, selector) {
+  var rows = layer.logdigRows || (layer.logdigRows = {});
+  if (!rows[selector]) {
+    rows[selector] = el('div', {
+      position: 'absolute',
+      left: box.left + 'px',
+      top: Math.max(0, box.top - 18) + 'px',
+      display: 'flex',
+      gap: '4px'
+    });
+    layer.appendChild(rows[selector]);
+  }
+  return rows[selector];
+}
+
 // Click counts above the elements clicked most.
 function clickBadges(layer, clickMap) {
   var n = 0;
@@ -121,22 +139,18 @@ function clickBadges(layer, clickMap) {
     if (!box) return;
     var label = item.clicks + (item.clicks === 1 ? ' click' : ' clicks');
     if (item.rage_clicks) label += ' · ' + item.rage_clicks + ' rage';
-    var b = pill(label, {
-      left: box.left + 'px',
-      top: Math.max(0, box.top - 18) + 'px',
-      background: item.rage_clicks ? '#c53030' : '#1a202c'
-    });
+    var b = pill(label, {position: 'relative', background: item.rage_clicks ? '#c53030' : '#1a202c'});
     b.className = 'logdig-badge';
     b.setAttribute('data-selector', item.selector);
     b.setAttribute('data-clicks', String(item.clicks));
-    layer.appendChild(b);
+    badgeRow(layer, box, item.selector).appendChild(b);
     n++;
   });
   return n;
 }
 
 // Dead clicks: a dashed outline on the element, and its dead clicks with their share of
-// the element's clicks below it.
+// the element's clicks in its row of pills (after its click count).
 function deadMarks(layer, clickMap) {
   var n = 0;
   clickMap.forEach(function (item) {
@@ -155,16 +169,12 @@ function deadMarks(layer, clickMap) {
         borderRadius: '4px'
       })
     );
-    var b = pill(item.dead_clicks + ' dead · ' + Math.round(share * 100) + '%', {
-      left: box.left + 'px',
-      top: box.top + box.height + 3 + 'px',
-      background: '#dd6b20'
-    });
+    var b = pill(item.dead_clicks + ' dead · ' + Math.round(share * 100) + '%', {position: 'relative', background: '#dd6b20'});
     b.className = 'logdig-dead';
     b.setAttribute('data-selector', item.selector);
     b.setAttribute('data-dead', String(item.dead_clicks));
     b.setAttribute('data-share', share.toFixed(4));
-    layer.appendChild(b);
+    badgeRow(layer, box, item.selector).appendChild(b);
     n++;
   });
   return n;
