@@ -20,6 +20,7 @@ class Loaded:
     token_quality: dict[tuple[str, str], dict] = field(default_factory=dict)
     cached: list[Any] = field(default_factory=list)  # Spark frames to unpersist when done
     cleanup: list[Callable[[], None]] = field(default_factory=list)  # e.g. lake parts fetched from S3
+    stored: bool = False  # DuckDB: every event is in a table of the session (no lake part is read)
 
     def release(self) -> None:
         for df in self.cached:
@@ -186,4 +187,5 @@ def load(
     if engine.name == "spark":  # DuckDB filters the stored unique events in passing; no copy
         events = materialize(engine, events, "events")
         cached.append(events)
-    return Loaded(events, quality, token_quality, cached, cleanup)
+    stored = engine.name == "duckdb" and len(frames) == 1 and bool(raw_days or not manifests)
+    return Loaded(events, quality, token_quality, cached, cleanup, stored)

@@ -211,7 +211,7 @@ def compute_batches(
     counts = {k: q["events"] for k, q in loaded.token_quality.items()}
     d = Definitions(funnels or [], experiments or [], goals or [])
     jobs = list(jobs)
-    with Runner(loaded.events) as runner:
+    with Runner(loaded.events, copy=not loaded.stored) as runner:
         built = {}
         for job in jobs:
             spec = BUILDERS[job]

@@ -152,3 +152,22 @@ def test_the_tables_duckdb_writes_as_json_are_the_rows(duck, generated_modes, ra
     assert sum(isinstance(v, io.RawJSON) for doc in written.values() for v in doc.values()) > 100
     got = {"/".join(k): parsed(v) for k, v in written.items()}
     assert differences(raw_reference[2], got) == []
+
+
+@pytest.mark.parametrize("mode", ["raw", "lake", "mixed"])
+def test_only_lake_parts_are_copied_into_the_batch_table(duck, mode, generated_modes):
+    """The jobs read a batch's events from a table (Parquet read once per batch), but a raw
+    load is already a table of the session: a second copy of every event (and of each move
+    event's 300 points) cost time and memory for nothing. Then the jobs read a view."""
+    from analysis import plan
+
+    loaded = run.load(duck, generated_modes[mode].settings, generated_modes[mode].store, READ)
+    conn = duck.session._conn
+    try:
+        for _ in run.compute_batches(loaded, jobs=["pages"]):
+            kinds = dict(conn.execute("SELECT table_name, table_type FROM information_schema.tables").fetchall())
+            copied = conn.execute(f"SELECT count(*) FROM {plan.BATCH}").fetchone()[0]
+            assert kinds[plan.EVENTS] == "VIEW"
+            assert (copied > 0) is (mode != "raw"), (mode, copied)
+    finally:
+        loaded.release()
