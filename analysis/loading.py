@@ -161,13 +161,14 @@ def load(
     frames, cached, cleanup = [], [], []
     quality: dict[str, dict] = {}
     token_quality: dict[tuple[str, str], dict] = {}
-    if raw_days or not manifests:
+    in_lake = any(k for m in manifests.values() for t, k in m["parts"].items() if token in (None, t))
+    if raw_days or not in_lake:  # (no day at all when the lake has none of the site's events)
         unique, quality, token_quality, cached = raw_unique(engine, settings, store, raw_days, token)
         frames.append(unique)
     lake.add_quality(manifests, token, quality, token_quality)
     for tq in token_quality.values():
         tq.pop("rows", None)
-    if any(k for m in manifests.values() for t, k in m["parts"].items() if token in (None, t)):
+    if in_lake:
         if engine.name == "duckdb":
             df, done = lake.duckdb_read(engine, store, manifests, token)
             if done:
@@ -187,5 +188,5 @@ def load(
     if engine.name == "spark":  # DuckDB filters the stored unique events in passing; no copy
         events = materialize(engine, events, "events")
         cached.append(events)
-    stored = engine.name == "duckdb" and len(frames) == 1 and bool(raw_days or not manifests)
+    stored = engine.name == "duckdb" and not in_lake
     return Loaded(events, quality, token_quality, cached, cleanup, stored)

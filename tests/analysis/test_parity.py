@@ -171,3 +171,16 @@ def test_only_lake_parts_are_copied_into_the_batch_table(duck, mode, generated_m
             assert (copied > 0) is (mode != "raw"), (mode, copied)
     finally:
         loaded.release()
+
+
+def test_a_site_with_no_event_in_the_lake_days_gets_no_results_not_a_crash(duck, generated_modes):
+    """Every day compacted, none with a part of this site (a new site, a mistyped --token):
+    no results, the days' counts, no IndexError."""
+    g = generated_modes["lake"]
+    loaded = run.load(duck, g.settings, g.store, READ, token="no-such-site")
+    try:
+        assert run.compute(loaded) == {}
+        assert loaded.token_quality == {}
+        assert sorted(loaded.quality) == READ
+    finally:
+        loaded.release()
