@@ -58,10 +58,11 @@ SEGMENT = tuple(p for p in segment_filters.PARAMS if p != "page")
 RETRY_SECONDS = 3  # while a segment is computed: when overlay.js asks again (after a wait of up to 20 s)
 SALT = "logdig-overlay"
 STATIC = Path(__file__).resolve().parent / "static"
-# overlay.js (fetching, the panel), overlay-segments.js (the segment pickers) and
+# overlay.js (fetching, the panel), overlay-segments.js (the segment pickers),
+# overlay-region.js (the rectangle tool) and
 # overlay-layers.js (drawing) served as one script, inside one function: their
 # declarations stay private, the page gets no global.
-PARTS = (STATIC / "overlay-layers.js", STATIC / "overlay-segments.js", STATIC / "overlay.js")
+PARTS = tuple(STATIC / f"overlay{part}.js" for part in ("-layers", "-segments", "-region", ""))
 
 public = Blueprint("overlay", __name__)
 

@@ -247,25 +247,3 @@ function scrollLines(layer, reach, pageW, pageH) {
   });
   return reach.length;
 }
-
-// The cells whose centre lies in the rectangle (page pixels): their clicks, their distinct
-// users (cells carry user numbers when data.users) and the share of the page's clicks.
-function regionStats(cells, columns, rowPx, width, rect, withUsers) {
-  var cellW = width / columns;
-  var clicks = 0;
-  var total = 0;
-  var users = {};
-  var nUsers = 0;
-  cells.forEach(function (c) {
-    total += c[2];
-    var x = (c[0] + 0.5) * cellW;
-    var y = (c[1] + 0.5) * rowPx;
-    if (x < rect.left || x > rect.right || y < rect.top || y > rect.bottom) return;
-    clicks += c[2];
-    (c[3] || []).forEach(function (u) {
-      if (!users[u]) nUsers++;
-      users[u] = 1;
-    });
-  });
-  return {clicks: clicks, users: withUsers ? nUsers : null, share: total ? clicks / total : 0, total: total};
-}

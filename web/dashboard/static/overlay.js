@@ -7,7 +7,8 @@
  *
  * Loaded by the tracker when the page URL carries ?logdig_overlay=<signed>, from the
  * collector that serves this file (COLLECTOR/overlay.js, with overlay-layers.js, the
- * drawing, in one function: see web/dashboard/overlay.py). It fetches
+ * drawing, and overlay-region.js, the rectangle tool, in one function: see
+ * web/dashboard/overlay.py). It fetches
  * COLLECTOR/overlay/data?sig=<signed>[&viewport=...][&device=...&variant=...] (CORS, no
  * cookies); a forged or expired value gets 403 and the overlay shows the reason instead of
  * a heat map; a segment being computed gets 202 and the overlay asks again.
@@ -131,80 +132,6 @@ function render() {
   if (away) root.setAttribute('data-away', '');
   d.body.appendChild(root);
   panel();
-}
-
-// The rectangle tool: a transparent sheet over the page that takes the drag (so the page
-// under it is not clicked), and draws the rectangle as it grows.
-function catcher(g) {
-  var sheet = el('div', {
-    position: 'absolute',
-    left: '0',
-    top: '0',
-    width: g.pageW + 'px',
-    height: g.pageH + 'px',
-    pointerEvents: 'auto',
-    cursor: 'crosshair'
-  });
-  sheet.className = 'logdig-catcher';
-  var start = null;
-  var box = null;
-  function corners(e) {
-    return {
-      left: Math.min(start.x, e.pageX),
-      top: Math.min(start.y, e.pageY),
-      right: Math.max(start.x, e.pageX),
-      bottom: Math.max(start.y, e.pageY)
-    };
-  }
-  sheet.addEventListener(
-    'mousedown',
-    safe(function (e) {
-      e.preventDefault();
-      start = {x: e.pageX, y: e.pageY};
-      if (box) box.remove();
-      box = regionBox(corners(e));
-      sheet.appendChild(box);
-    })
-  );
-  sheet.addEventListener(
-    'mousemove',
-    safe(function (e) {
-      if (!start) return;
-      var r = corners(e);
-      Object.assign(box.style, {
-        left: r.left + 'px',
-        top: r.top + 'px',
-        width: r.right - r.left + 'px',
-        height: r.bottom - r.top + 'px'
-      });
-    })
-  );
-  sheet.addEventListener(
-    'mouseup',
-    safe(function (e) {
-      if (!start) return;
-      rect = corners(e);
-      start = null;
-      measuring = false;
-      render();
-    })
-  );
-  return sheet;
-}
-
-function regionBox(r) {
-  var box = el('div', {
-    position: 'absolute',
-    left: r.left + 'px',
-    top: r.top + 'px',
-    width: r.right - r.left + 'px',
-    height: r.bottom - r.top + 'px',
-    border: '2px solid #d53f8c',
-    background: 'rgba(213,63,140,.12)',
-    boxSizing: 'border-box'
-  });
-  box.className = 'logdig-region';
-  return box;
 }
 
 function button(label, onClick) {
