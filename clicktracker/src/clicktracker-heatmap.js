@@ -65,8 +65,10 @@
     // Dead clicks: each click waits here 1 s, dead (unless it is on a form control, which
     // answers it itself) until an answer comes: a DOM change outside the ignored elements,
     // a scroll, a focus change, or a navigation (the page leave). Each is kept as [event,
-    // time of the click]: no timer per click (a cold setTimeout costs 25-35 us inside the
-    // click); those older than 1 s are dropped when an answer comes and on the 1 s tick.
+    // time of the click, its element]: no timer per click (a cold setTimeout costs 25-35 us
+    // inside the click); those older than 1 s are dropped when an answer comes and on the
+    // 1 s tick. Pressing the pointer on another element ends the wait of the clicks
+    // before (its focus change, and what its click does, answer it, not them).
     var clicks = [];
     var IGNORED = '[data-logdig-ignore],.logdig-ignore';
     var waiting = (t = performance.now()) => (clicks = clicks.filter((c) => t - c[1] < 1e3));
@@ -79,10 +81,11 @@
       if (type == 'click') {
         e.dead = !/^(inp|tex|sel)/.test(e.tag);
         // Where in the element the click landed.
-        var box = (el || d.querySelector(e.selector)).getBoundingClientRect();
+        el ||= d.querySelector(e.selector);
+        var box = el.getBoundingClientRect();
         e.offset_x = whole(e.x - box.left - w.scrollX);
         e.offset_y = whole(e.y - box.top - w.scrollY);
-        clicks.push([e, performance.now()]);
+        clicks.push([e, performance.now(), el]);
       }
       if (type == 'pageview') view(performance.now() - e.spent_milli_sec);
       if (type == 'pageleave') {
@@ -103,6 +106,7 @@
       }
     });
     on(d, 'scroll', () => (tick(), answer()));
+    on(d, 'pointerdown', (p) => (clicks = waiting().filter((c) => c[2].contains(p.target))));
     on(d, 'focusin', answer);
     on(w, 'resize', tick);
     on(d, 'visibilitychange', tick);

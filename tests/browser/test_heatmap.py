@@ -77,6 +77,22 @@ def test_every_click_is_recorded_with_interactive_and_dead_flags(tab: Tab, pipel
     assert "text" not in click_on(events, "email")
 
 
+def test_a_later_click_elsewhere_does_not_answer_a_dead_click(tab: Tab, pipeline: Pipeline) -> None:
+    """A newcomer clicked a dead button and, half a second later, a live one: the live one's
+    DOM change came within the dead one's second and cleared its dead flag. What a later
+    click on another element causes is that click's answer, not the earlier one's."""
+    page = open_with_heatmap(tab, pipeline)
+    user_key = tab.user_key(page)
+    page.click("#dead")
+    page.wait_for_timeout(300)
+    page.click("#live")  # its handler changes the DOM
+    page.wait_for_timeout(1200)
+    page.click("#link-products")
+    page.wait_for_url("**/products.html?from=home")
+    events = pipeline.wait_for(user_key, lambda ev: len(of_type(ev, "click")) == 3, what="3 clicks")
+    assert (click_on(events, "dead")["dead"], click_on(events, "live")["dead"]) == (True, False)
+
+
 def test_without_the_module_clicks_have_no_dead_flag_and_it_is_not_loaded(tab: Tab, pipeline: Pipeline) -> None:
     page = tab.open(f"{pipeline.site.url}/demo/")
     user_key = tab.user_key(page)
