@@ -66,7 +66,13 @@ def test_overlay_draws_over_the_live_page_from_the_dashboard_link(chromium, worl
     assert int(badge.get_attribute("data-clicks")) == sum(v.hot for v in TRAFFIC)
     badge_box = badge.bounding_box()
     assert abs(badge_box["x"] - box["x"]) < 2 and badge_box["y"] < box["y"]
-    assert "LogDig heat map" in page.locator("#logdig-overlay-bar span").inner_text()
+    title = page.locator("#logdig-overlay-bar span").first.inner_text()
+    assert "LogDig heat map · desktop layout" in title, title  # a layout, not the device filter
+    # This site's tag has no data-heatmap: a layer the module records says why it is empty.
+    page.locator("#logdig-overlay-bar input[name=moves]").check()
+    page.wait_for_selector("#logdig-overlay[data-moves='0']", state="attached")
+    note = page.locator("#logdig-overlay-bar div[data-empty]").inner_text()
+    assert note.startswith("No movement recorded") and "data-heatmap" in note, note
     page.screenshot(path=str(artifacts() / "overlay-1280.png"))
     assert tab.errors == []
     context.close()

@@ -27,7 +27,7 @@ function segmentQuery(url) {
 // "mobile · new visitors · from news.example": the segment in words, for the panel.
 function segmentText(s) {
   var out = [];
-  if (s.device) out.push(s.device);
+  if (s.device) out.push(s.device + ' devices');
   if (s.visitor) out.push(s.visitor + ' visitors');
   if (s.source) out.push('from ' + s.source);
   if (s.utm_source) out.push('utm_source ' + s.utm_source);

@@ -42,6 +42,7 @@ var pick = {viewport: ''}; // the layout; the visitors are seg (overlay-segments
 var measuring = false; // the rectangle tool is on
 var rect = null; // the last region measured, in page pixels
 var status = '';
+var drawn = {}; // what the last render() drew of each layer (render's counts)
 var asked = 0; // the latest request: an older answer that arrives late is dropped
 
 function el(tag, style, text) {
@@ -130,6 +131,7 @@ function render() {
   root.setAttribute('data-segment', new URLSearchParams(data.segment || {}).toString());
   Object.keys(counts).forEach(function (k) { root.setAttribute('data-' + k, String(counts[k])); });
   if (away) root.setAttribute('data-away', '');
+  drawn = counts;
   d.body.appendChild(root);
   panel();
 }
@@ -178,7 +180,7 @@ function panel(text) {
   }, 0);
   var who = segmentText(data.segment || {});
   who = who ? ' · ' + who : '';
-  ui.appendChild(el('span', {}, 'LogDig heat map · ' + g.cls + who + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to));
+  ui.appendChild(el('span', {}, 'LogDig heat map · ' + g.cls + ' layout' + who + ' · ' + total + ' clicks · ' + data.from + ' to ' + data.to));
   ui.appendChild(button(shown ? 'Hide' : 'Show', function () {
     shown = !shown;
     render();
@@ -232,6 +234,17 @@ function panel(text) {
   }
   var note = status || (data.variant ? 'A variant has click and movement maps only.' : '');
   if (note) ui.appendChild(el('div', {marginTop: '6px', color: '#fbd38d'}, note));
+  // A layer the tracker's heat-map module records, switched on and empty: say why.
+  var empty = [['moves', 'movement'], ['dead', 'dead clicks'], ['attention', 'attention']].filter(function (l) {
+    return on[l[0]] && !drawn[l[0]] && !(data.variant && l[0] !== 'moves');
+  });
+  if (empty.length && !status) {
+    var why = el('div', {marginTop: '6px', color: '#fbd38d'}, 'No ' + empty.map(function (l) { return l[1]; }).join(', ') +
+      ' recorded for this page, layout and visitors in these days. The tracker\u2019s heat-map module records ' +
+      (empty.length > 1 ? 'them' : 'it') + ': its script tag needs data-heatmap.');
+    why.setAttribute('data-empty', empty.map(function (l) { return l[0]; }).join(' '));
+    ui.appendChild(why);
+  }
   return bar;
 }
 
