@@ -58,3 +58,12 @@ def test_a_small_sample_is_never_called_a_clear_result():
     text, _ = _verdict({"control": (20, 2), "bold": (20, 9)})
     assert text.startswith("'bold' is ahead of 'control'"), text
     assert "small" in text and "unlikely to be chance" not in text
+
+
+def test_a_goal_that_no_visitor_reached_is_questioned_not_called_a_tie():
+    # A newcomer's goal url:/about.html matched nothing (pages were full addresses), and the
+    # page said both variants were "tied at 0%", as if the experiment had a result.
+    rows = [{"variant": v, "exposed": 40, "converted": 0} for v in ("control", "bold")]
+    text = verdict(experiment_result(rows, "control"), {**DEFINITION, "goal": {"url": "/about.html"}})
+    assert text.startswith("No visitor reached the goal (url /about.html) in these days"), text
+    assert "tied" not in text

@@ -102,6 +102,14 @@ def verdict(result: dict, definition: dict) -> str:
         return f"No verdict: nobody was exposed to the control variant {control!r} yet."
     if not others:
         return "No verdict: only the control variant has users so far."
+    if not any(v.get("converted") for v in result["variants"]):
+        goal = definition.get("goal") or {}
+        what = f"url {goal['url']}" if "url" in goal else f"event {goal.get('event', '?')}"
+        return (
+            f"No visitor reached the goal ({what}) in these days: check that it can match "
+            "(a URL pattern starting with / matches that path on any host; an event goal, the name "
+            "your page sends with logdig.track)."
+        )
     if any(w.startswith("sample ratio mismatch") for w in result["warnings"]):
         return "Do not trust these numbers yet: the variants' sizes are off (sample ratio mismatch)."
     if ctrl["rate"] is None or any(v["rate"] is None or v.get("prob_beat_control") is None for v in others):
