@@ -114,3 +114,29 @@ def test_ab_maps_draw_each_variant_and_mark_the_planted_region(monkeypatch):
     (diff,) = found["differences"]
     assert {"x": "60-70%", "y": "400-500 px"} in [{"x": b["x"], "y": b["y"]} for b in diff["blocks"]]
     assert pixels(diff["image"]).shape == pixels(found["variants"][0]["image"]).shape
+
+
+def test_ab_maps_draw_control_and_the_variants_with_most_clicks_only(monkeypatch):
+    """A visitor can send an exposure of any variant name: 300 invented variants, each with
+    a click, made the page view draw 301 images (16 s, 3.7 MB)."""
+    from web.dashboard import abmaps
+
+    page = "https://a.example/p"
+    clicks = {"control": 5, "green": 9, **{f"junk{i:03d}": 1 for i in range(300)}, "blue": 3, "red": 2, "gold": 2}
+    rows = [
+        {"page": page, "viewport_class": "desktop", "variant": v, "col": 1, "row": 1, "clicks": n}
+        for v, n in clicks.items()
+    ]
+    entry = {"experiment": {"name": "x", "control": "control"}, "heatmap": {"clicks": rows, "moves": []}}
+
+    class Results:
+        def data(self, job: str, token: str, days: list[str]):
+            return [("d", {"experiments": [entry]})] if job == "experiments" else []
+
+    drawn = []
+    monkeypatch.setattr(heatimage, "heatmap_png", lambda *a, **k: drawn.append(1) or ("", {}))
+    monkeypatch.setattr(heatimage, "difference_png", lambda *a, **k: drawn.append(1) or ("", {}))
+    (found,) = abmaps.ab_maps(Results(), "t", page, ["d"], "desktop", heatimage.Layout())
+    assert [v["variant"] for v in found["variants"]] == ["control", "blue", "gold", "green", "red"]
+    assert found["left_out"] == {"variants": 300, "clicks": 300}
+    assert len(drawn) == 5 + 4  # each variant, and each against control

@@ -10,6 +10,8 @@ from dataclasses import replace
 from analysis.stats import FDR, cell_differences
 from web.dashboard import heatimage
 
+MAX_VARIANTS = 5  # drawn per experiment: control and the others with most clicks on the page
+
 
 def ab_maps(results, token: str, page: str, days: list[str], viewport_class: str, lay: heatimage.Layout) -> list[dict]:
     """[{experiment, control, variants: [{variant, clicks, moves, image, info}], differences:
@@ -35,8 +37,9 @@ def ab_maps(results, token: str, page: str, days: list[str], viewport_class: str
     out = []
     for name in sorted(grids):
         control = controls[name]
+        drawn, left = _most_clicked(grids[name], control)
         variants = []
-        for variant in sorted(grids[name], key=lambda v: (v != control, v)):
+        for variant in sorted(drawn, key=lambda v: (v != control, v)):
             grid = dict(grids[name][variant])
             image, info = heatimage.heatmap_png(grid, viewport_class, lay)
             variants.append(
@@ -68,8 +71,22 @@ def ab_maps(results, token: str, page: str, days: list[str], viewport_class: str
                 if b["significant"]
             ]
             differences.append({"variant": v["variant"], "image": image, "blocks": marked, "tested": len(blocks)})
-        out.append({"experiment": name, "control": control, "variants": variants, "differences": differences})
+        out.append(
+            {"experiment": name, "control": control, "variants": variants, "differences": differences, "left_out": left}
+        )
     return out
+
+
+def _most_clicked(grids: dict[str, Counter], control: str) -> tuple[list[str], dict[str, int]]:
+    """(control and the ``MAX_VARIANTS`` - 1 other variants with most clicks, {variants, clicks}
+    of the rest): a visitor's exposure may name any variant, and each one drawn is two images."""
+    total = {v: sum(g.values()) for v, g in grids.items()}
+    others = sorted((v for v in total if v != control), key=lambda v: (-total[v], v))
+    kept, rest = others[: MAX_VARIANTS - 1], others[MAX_VARIANTS - 1 :]
+    return [control, *kept] if control in total else kept, {
+        "variants": len(rest),
+        "clicks": sum(total[v] for v in rest),
+    }
 
 
 __all__ = ["FDR", "ab_maps"]
