@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -192,8 +191,8 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
     settings = settings.replace(data_dir=os.path.abspath(settings.data_dir))
     generated = None
     if not settings.admin_password:
-        # A first look should include the dashboard; this password lives as long as the process.
-        generated = secrets.token_urlsafe(12)
+        # A first look should include the dashboard: a password kept in the data folder.
+        generated = devstate.dev_password(settings.data_dir)
         settings = settings.replace(admin_password=generated)
     store = open_store(settings)
     store.ensure_bucket()
@@ -218,7 +217,12 @@ def run_dev(settings: Settings, host: str, port: int) -> None:
 
     where = store.root if isinstance(store, LocalStore) else store.description
     queue = f"in-process, also at {standin.url} (flushed on shutdown)" if standin else redact_url(settings.redis_url)
-    password = f"  password: {generated}  (generated; set LOGDIG_ADMIN_PASSWORD to choose one)" if generated else ""
+    password = (
+        f"  password: {generated}  (generated once, kept in "
+        f"{os.path.join(settings.data_dir, devstate.PASSWORD_FILE)}; set LOGDIG_ADMIN_PASSWORD to choose one)"
+        if generated
+        else ""
+    )
     if weak := weak_password(settings.admin_password):
         password = f"  locked: {weak} (at least {ADMIN_PASSWORD_MIN} characters, not a known default)"
     banner = (

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +105,22 @@ def last_data_dir() -> str | None:
 
 
 # -- what dev keeps across restarts ---------------------------------------------------
+
+PASSWORD_FILE = ".logdig-dev-password"
+
+
+def dev_password(data_dir: str | os.PathLike[str]) -> str:
+    """The dashboard password dev generated for this data folder (kept there, readable by
+    this account only), made on the first start: a restart keeps it, so the browser's saved
+    password still fits. A file that is not a usable password is replaced."""
+    path = Path(data_dir) / PASSWORD_FILE
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        kept = path.read_text().strip()
+        if len(kept) >= 16 and kept.isprintable():
+            return kept
+    made = secrets.token_urlsafe(12)
+    _write_private(path, made + "\n")
+    return made
 
 
 def snapshot(redis: Any) -> dict[str, dict[str, str]]:

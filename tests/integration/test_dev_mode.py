@@ -60,6 +60,7 @@ def running_dev(data: Path, cwd: Path) -> Iterator[dict[str, str]]:
         yield {
             "url": re.search(r"running at (http://\S+)", banner).group(1),
             "token": re.search(r"token 'demo': (\S+)", banner).group(1),
+            "password": re.search(r"password: (\S+)", banner).group(1),
         }
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -91,7 +92,7 @@ def test_every_readme_command_works_against_a_running_dev_and_survives_a_restart
             cwd=work,
         )
         assert added.returncode == 0, added.stderr
-        token = dev["token"]
+        token, password = dev["token"], dev["password"]
         events = [
             make_event(token, type="pageview", link=None, x=None, y=None),
             make_event(token, type="custom", name="purchase", link=None, x=None, y=None),
@@ -120,6 +121,8 @@ def test_every_readme_command_works_against_a_running_dev_and_survives_a_restart
 
     with running_dev(data, work) as dev:
         assert dev["token"] == token
+        assert dev["password"] == password  # the browser's saved password still fits
+        assert (data / ".logdig-dev-password").stat().st_mode & 0o077 == 0
         assert '"buy"' in logdig("funnel", "list", cwd=work).stdout
         assert '"exp"' in logdig("experiment", "list", cwd=work).stdout
         assert f"{mine}\tmysite\thttps://my.example" in logdig("token", "list", cwd=work).stdout
