@@ -341,3 +341,18 @@ def test_a_refused_form_shows_every_error_beside_its_field_and_keeps_the_input(s
     assert Definitions(app.extensions["logdig"]["redis"]).all(kind) == [
         d for d in Definitions(app.extensions["logdig"]["redis"]).all(kind) if d.name != form["name"]
     ]
+
+
+def test_without_a_site_asked_the_dashboard_opens_one_with_results_then_the_last_one_viewed(site, client):
+    """A newcomer's dashboard opened on 'demo' (first by name, no results) although their own
+    site had data. Now: the last site viewed in this session, else the first with results."""
+    app, token, _ = site
+    sites = Sites(app.extensions["logdig"]["redis"])
+    empty = sites.create("aaa-empty").token  # first by name, no results
+    selected = r'<option value="([^"]+)" selected>'
+    try:
+        assert re.search(selected, get(client, "/dashboard/", **{"from": DAY, "to": DAY})).group(1) == token
+        get(client, "/dashboard/", token=empty, **{"from": DAY, "to": DAY})
+        assert re.search(selected, get(client, "/dashboard/", **{"from": DAY, "to": DAY})).group(1) == empty
+    finally:
+        sites.delete(empty)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, render_template, request, session
 
 from analysis.filters import Filter
 from web.dashboard import charts, compare, refresh, results, timefmt, traffic
@@ -92,6 +92,23 @@ def sites():
     return ctx()["sites"].all()
 
 
+LAST_SITE = "site"  # the session's last site viewed
+SCANNED_SITES, SCANNED_DAYS = 10, 7  # the sites and latest days looked at for results (a GET each)
+
+
+def default_site(known: list, days: list[str]) -> str:
+    """The site a view shows when none is asked: the last one this session viewed, else the
+    first (by name) with a result in the last days of ``days``, else the first."""
+    last = session.get(LAST_SITE)
+    if any(s.token == last for s in known):
+        return last
+    found = reader()
+    for s in known[:SCANNED_SITES]:
+        if any(found.doc("pages", s.token, day) for day in reversed(days[-SCANNED_DAYS:])):
+            return s.token
+    return known[0].token
+
+
 def filters(token: str | None = None) -> Filters:
     from web.dashboard import segments
 
@@ -116,7 +133,9 @@ def filters(token: str | None = None) -> Filters:
     token = request.args.get("token", "") if token is None else token
     known = sites()
     if not token and known:
-        token = known[0].token
+        token = default_site(known, days)
+    elif any(s.token == token for s in known):
+        session[LAST_SITE] = token
     segments.use(token, days, segment)
     return Filters(
         token,
