@@ -36,6 +36,8 @@ GRID_COLUMNS = 50  # analysis.jobs.heatmap: columns are 2% of the viewport width
 ROW_PX = 20  # analysis.jobs.heatmap: rows are 20 page pixels
 MOVE_COLUMNS = 25  # analysis.jobs.heatmap: the movement grid is twice as coarse each way
 MOVE_ROW_PX = 40
+# elements in a page's click map: a visitor may send any selector, and every one was a row
+CLICK_MAP_ROWS = 500
 VIEWPORT_CLASSES = ("desktop", "tablet", "mobile", "unknown")
 # a representative width per class, to draw the grid in page proportions
 CLASS_WIDTH = {"desktop": 1280, "tablet": 820, "mobile": 390, "unknown": 1280}
@@ -198,6 +200,7 @@ class PageDetail:
     scroll: list[dict] = field(default_factory=list)  # depth, leaves, reached (share reaching it)
     links: list[dict] = field(default_factory=list)
     viewport_class: str = "desktop"
+    click_map_left: dict = field(default_factory=dict)  # elements and clicks past CLICK_MAP_ROWS
 
 
 def _page_stats(detail: PageDetail, results: Results, token: str, days: list[str]) -> None:
@@ -251,19 +254,19 @@ def page_detail(results: Results, token: str, page: str, days: list[str], viewpo
         viewport_class = next((c for c in detail.classes if grids.get(c)), "desktop")
     detail.viewport_class = viewport_class
     detail.grid = dict(grids.get(viewport_class, {}))
-    detail.click_map = sorted(
-        (
-            {
-                "selector": s,
-                "text": _text(selector_texts.get(s)),
-                "clicks": c["clicks"],
-                "user_days": c["users"],
-                "rage_clicks": c["rage_clicks"],
-            }
-            for s, c in selectors.items()
-        ),
-        key=lambda r: (-r["clicks"], r["selector"]),
-    )
+    ranked = sorted(selectors, key=lambda s: (-selectors[s]["clicks"], s))
+    detail.click_map = [
+        {
+            "selector": s,
+            "text": _text(selector_texts.get(s)),
+            "clicks": selectors[s]["clicks"],
+            "user_days": selectors[s]["users"],
+            "rage_clicks": selectors[s]["rage_clicks"],
+        }
+        for s in ranked[:CLICK_MAP_ROWS]
+    ]
+    rest = ranked[CLICK_MAP_ROWS:]
+    detail.click_map_left = {"elements": len(rest), "clicks": sum(selectors[s]["clicks"] for s in rest)}
     total = reached = sum(scroll.values())
     for depth in range(0, 101, 10):
         detail.scroll.append({"depth": depth, "leaves": scroll[depth], "reached": reached / total if total else None})

@@ -335,7 +335,12 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
                 Column("rage_clicks", "Rage clicks", "int"),
             ],
             detail.click_map,
-            note="All viewport classes. Rage clicks: 3 or more clicks within 1 s and 30 px.",
+            note="All viewport classes. Rage clicks: 3 or more clicks within 1 s and 30 px."
+            + (
+                f" The {len(detail.click_map)} with most clicks; {left['elements']:,} more ({left['clicks']:,} clicks) not listed."
+                if (left := detail.click_map_left).get("elements")
+                else ""
+            ),
         ),
         "hot_cells": Table(
             "hot_cells",
