@@ -277,6 +277,18 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     assert f"8 clicks · 3 users · {8 / total:.1%} of the page" in both["text"]
     assert page.locator("#logdig-overlay >> .logdig-region").count() == 1
     _shot(page, "region")
+    # Released outside the window the sheet gets no mouseup (the window does): the tool ended
+    # there, not stuck on "Drag over the page..." (an attacker's finding).
+    page.locator("#logdig-overlay-bar button[name=measure]").click()
+    page.wait_for_selector("#logdig-overlay >> .logdig-catcher")
+    page.mouse.move(190, 290)
+    page.mouse.down()
+    page.mouse.move(370, 370, steps=4)
+    page.evaluate("window.dispatchEvent(new MouseEvent('mouseup', {clientX: 370, clientY: 370}))")
+    page.wait_for_selector("#logdig-overlay >> .logdig-catcher", state="detached")
+    out = page.locator("#logdig-overlay-bar output[name=region]")
+    assert out.get_attribute("data-clicks") == "5", out.inner_text()
+    page.mouse.up()
 
     # The variant picker: green's visitors (u2, u3) made 5 of the clicks; no per-variant users.
     page.locator("#logdig-overlay-bar select[name=variant]").select_option("hero:green")

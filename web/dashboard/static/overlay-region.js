@@ -27,6 +27,16 @@ function catcher(g) {
       bottom: Math.max(start.y, e.pageY)
     };
   }
+  // The drag ends where the button is released, on the sheet or not (outside the window
+  // the sheet gets no mouseup; the window does, or the next move has no button down).
+  var end = safe(function (e) {
+    w.removeEventListener('mouseup', end, true);
+    if (!start) return;
+    rect = corners(e);
+    start = null;
+    measuring = false;
+    render();
+  });
   sheet.addEventListener(
     'mousedown',
     safe(function (e) {
@@ -35,12 +45,14 @@ function catcher(g) {
       if (box) box.remove();
       box = regionBox(corners(e));
       sheet.appendChild(box);
+      w.addEventListener('mouseup', end, true);
     })
   );
   sheet.addEventListener(
     'mousemove',
     safe(function (e) {
       if (!start) return;
+      if (!e.buttons) return end(e);
       var r = corners(e);
       Object.assign(box.style, {
         left: r.left + 'px',
@@ -48,16 +60,6 @@ function catcher(g) {
         width: r.right - r.left + 'px',
         height: r.bottom - r.top + 'px'
       });
-    })
-  );
-  sheet.addEventListener(
-    'mouseup',
-    safe(function (e) {
-      if (!start) return;
-      rect = corners(e);
-      start = null;
-      measuring = false;
-      render();
     })
   );
   return sheet;
