@@ -356,3 +356,27 @@ def test_without_a_site_asked_the_dashboard_opens_one_with_results_then_the_last
         assert re.search(selected, get(client, "/dashboard/", **{"from": DAY, "to": DAY})).group(1) == empty
     finally:
         sites.delete(empty)
+
+
+def test_results_of_the_wrong_shape_are_named_not_a_500(site, client):
+    """A result file that is an object but whose fields are not what the analysis writes (hand
+    edited, another tool's, corrupted): the views say so and how to write them again."""
+    app, token, store = site
+    keys = {job: f"results/{job}/{token}/{DAY}.json" for job in ("heatmap", "experiments", "funnels")}
+    kept = {job: store.get(key) for job, key in keys.items()}
+    bad = {"heatmap": {"grid": "abc", "click_map": 7}, "experiments": {"experiments": [{"variants": 3}]}}
+    bad["funnels"] = {"funnels": [{"steps": "x"}]}
+    try:
+        for job, data in bad.items():
+            store.put(keys[job], json.dumps({**json.loads(kept[job]), "data": data}).encode())
+        app.extensions.get("logdig_dashboard") and app.extensions["logdig_dashboard"]._cache.clear()
+        args = {"token": token, "from": DAY, "to": DAY}
+        for path, extra in (("/dashboard/page", {"page": f"{SITE}/demo"}), ("/dashboard/definitions", {})):
+            answer = client.get(path, query_string={**args, **extra}, environ_base=CLIENT)
+            assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+            assert "not in the shape this version writes" in text_of(answer.text), path
+            assert f"logdig analyze --from {DAY} --to {DAY} --token {token}" in text_of(answer.text), path
+    finally:
+        for job, body in kept.items():
+            store.put(keys[job], body)
+        app.extensions.get("logdig_dashboard") and app.extensions["logdig_dashboard"]._cache.clear()

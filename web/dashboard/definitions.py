@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from web.dashboard import charts, conversions, views
+from web.dashboard import charts, conversions, guard, views
 from web.dashboard.tables import Column, Table
 from web.dashboard.views import Filters, filters, reader, sites
 
@@ -82,8 +82,8 @@ def page(form: dict | None = None, status: int = 200):
     """The page; after a refused form, ``form`` holds its kind, what was typed and the errors
     by field, so that every error shows beside its field and nothing typed is lost."""
     f = filters(token=(form or {}).get("values", {}).get("token") or None)
-    fctx, ftables = build_funnels(f)
-    ectx, etables = build_experiments(f)
+    fctx, ftables = guard.built(f, build_funnels)
+    ectx, etables = guard.built(f, build_experiments)
     defs = _definitions()
     forms = {"funnel": {"values": {}, "errors": {}}, "experiment": {"values": {}, "errors": {}}}
     if form:

@@ -11,6 +11,7 @@ import io
 
 from flask import Blueprint, Response, abort
 
+from web.dashboard import guard
 from web.dashboard.definitions import build_experiments, build_funnels
 from web.dashboard.goals import build_goals
 from web.dashboard.health import build_health
@@ -32,7 +33,7 @@ def export(view: str, table: str) -> Response:
     if build is None:
         abort(404, f"no view {view!r}")
     f = filters()
-    _context, tables = build(f)
+    _context, tables = guard.built(f, build)
     if table not in tables:
         abort(404, f"no table {table!r} in {view}")
     buf = io.StringIO()

@@ -21,7 +21,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from web.dashboard import views
+from web.dashboard import guard, views
 from web.dashboard.tables import Column, Table
 from web.dashboard.views import Filters, filters, reader, sites
 
@@ -123,7 +123,7 @@ def build_goals(f: Filters) -> tuple[dict, dict[str, Table]]:
 def page(form: dict | None = None, status: int = 200):
     """The page; after a refused form, ``form`` holds what was typed and the errors by field."""
     f = filters(token=(form or {}).get("values", {}).get("token") or None)
-    context, tables = build_goals(f)
+    context, tables = guard.built(f, build_goals)
     return render_template(
         "dashboard/goals.html",
         view="goals",

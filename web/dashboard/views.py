@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, render_template, request, session
 
 from analysis.filters import Filter
-from web.dashboard import charts, compare, refresh, results, timefmt, traffic
+from web.dashboard import charts, compare, guard, refresh, results, timefmt, traffic
 from web.dashboard.tables import Column, Table
 
 DEFAULT_DAYS = 7
@@ -291,7 +291,7 @@ def build_overview(f: Filters) -> tuple[dict, dict[str, Table]]:
 def overview():
     f = filters()
     refresh.sync_cache(f.token)
-    context, tables = build_overview(f)
+    context, tables = guard.built(f, build_overview)
     return render_template("dashboard/overview.html", view="overview", f=f, sites=sites(), tables=tables, **context)
 
 
@@ -400,7 +400,7 @@ def build_page(f: Filters) -> tuple[dict, dict[str, Table]]:
 def page():
     f = filters()
     refresh.sync_cache(f.token)
-    context, tables = build_page(f)
+    context, tables = guard.built(f, build_page)
     from web.dashboard.overlay import overlay_link
 
     link = overlay_link(f) if context["linkable"] else None
