@@ -376,6 +376,15 @@ def test_results_of_the_wrong_shape_are_named_not_a_500(site, client):
             assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
             assert "not in the shape this version writes" in text_of(answer.text), path
             assert f"logdig analyze --from {DAY} --to {DAY} --token {token}" in text_of(answer.text), path
+        # the overlay's data (public, CORS): a JSON refusal naming the results, not a 500
+        from logdig.queue import shared_secret
+        from web.dashboard import overlay
+
+        secret = shared_secret(app.extensions["logdig"]["redis"])
+        sig = overlay.sign(secret, token, f"{SITE}/demo", DAY, DAY, NOW.timestamp())
+        answer = app.test_client().get("/overlay/data", query_string={"sig": sig})
+        assert answer.status_code == 409 and answer.json["field"] == "results", answer.text[:300]
+        assert "not in the shape this version writes" in answer.json["error"], answer.json
     finally:
         for job, body in kept.items():
             store.put(keys[job], body)

@@ -37,8 +37,10 @@ signature is the credential, and it only ever grants one page's heat map.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -48,9 +50,10 @@ from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
 from analysis import filters as segment_filters
 from logdig.queue import shared_secret
-from web.dashboard import results, segments
+from web.dashboard import guard, results, segments
 from web.dashboard.overlaydata import VIEWPORT_CLASSES, overlay_data
 
+log = logging.getLogger("logdig.dashboard")
 OVERLAY_TTL = 2 * 3600  # seconds a link works: long enough to look, short enough to leak little
 PARAM = "logdig_overlay"
 # The filters the overlay answers: the dashboard's, but the page is the link's own.
@@ -182,7 +185,12 @@ def data() -> Response:
         response = _refused("segment", e.description, 503, origin)
         response.headers["Retry-After"] = str(RETRY_SECONDS)
         return response
-    body = overlay_data(found, token, page, days, viewport=viewport, variant=f.variant)
+    try:
+        body = overlay_data(found, token, page, days, viewport=viewport, variant=f.variant)
+    except guard.SHAPE_ERRORS:  # results edited, another tool's or damaged: say which, not a 500
+        log.exception("overlay data of %s from %s to %s", token, days[0], days[-1])
+        said = guard.note(SimpleNamespace(start=days[0], end=days[-1], token=token))
+        return _refused("results", said, 409, origin)
     extra = {"computed_seconds": found.meta.get("seconds")} if isinstance(found, segments.FilteredResults) else {}
     return _answer({"page": page, "from": days[0], "to": days[-1], "segment": f.args(), **extra, **body}, 200, origin)
 
