@@ -106,6 +106,21 @@ class Results:
         return max((s for s in stamps if s), default=None)
 
 
+SCANNED_SITES, SCANNED_DAYS = 10, 7  # the sites and latest days looked at for results (a GET each)
+
+
+def default_site(known: list, days: list[str], last: str | None, found: Results) -> str:
+    """The site a view shows when none is asked: ``last`` (the one this login viewed last)
+    if it still exists, else the first (by name) with a result in the last days of ``days``,
+    else the first."""
+    if any(s.token == last for s in known):
+        return last
+    for s in known[:SCANNED_SITES]:
+        if any(found.doc("pages", s.token, day) for day in reversed(days[-SCANNED_DAYS:])):
+            return s.token
+    return known[0].token
+
+
 # ---------------------------------------------------------------- overview
 
 

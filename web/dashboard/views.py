@@ -93,20 +93,6 @@ def sites():
 
 
 LAST_SITE = "site"  # the session's last site viewed
-SCANNED_SITES, SCANNED_DAYS = 10, 7  # the sites and latest days looked at for results (a GET each)
-
-
-def default_site(known: list, days: list[str]) -> str:
-    """The site a view shows when none is asked: the last one this session viewed, else the
-    first (by name) with a result in the last days of ``days``, else the first."""
-    last = session.get(LAST_SITE)
-    if any(s.token == last for s in known):
-        return last
-    found = reader()
-    for s in known[:SCANNED_SITES]:
-        if any(found.doc("pages", s.token, day) for day in reversed(days[-SCANNED_DAYS:])):
-            return s.token
-    return known[0].token
 
 
 def filters(token: str | None = None) -> Filters:
@@ -133,7 +119,7 @@ def filters(token: str | None = None) -> Filters:
     token = request.args.get("token", "") if token is None else token
     known = sites()
     if not token and known:
-        token = default_site(known, days)
+        token = results.default_site(known, days, session.get(LAST_SITE), reader())
     elif any(s.token == token for s in known):
         session[LAST_SITE] = token
     segments.use(token, days, segment)
