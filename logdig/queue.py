@@ -392,3 +392,6 @@ def shared_secret(redis: Redis) -> bytes:
 
 
 SEGMENT_LOCK = PREFIX + "segment:"  # + token: the site's running filtered computation (web.dashboard.segments)
+# + SHA-256 of a signed overlay link: a set of the segments it asked for (web.dashboard.overlay),
+# expiring with the link
+OVERLAY_SEGMENTS = PREFIX + "overlay:segments:"

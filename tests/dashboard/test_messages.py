@@ -389,3 +389,28 @@ def test_results_of_the_wrong_shape_are_named_not_a_500(site, client):
         for job, body in kept.items():
             store.put(keys[job], body)
         app.extensions.get("logdig_dashboard") and app.extensions["logdig_dashboard"]._cache.clear()
+
+
+def test_one_overlay_link_asks_for_a_bounded_number_of_segments(site, monkeypatch):
+    """Each new segment is a computation over the site's events, and a link can leak (it is
+    in the page's URL for 2 hours): past LINK_SEGMENTS distinct ones it gets 429 naming the
+    segment; one it asked for before is still answered (an attacker's finding)."""
+    from logdig.queue import shared_secret
+    from web.dashboard import overlay
+
+    app, token, _ = site
+    monkeypatch.setattr(overlay, "LINK_SEGMENTS", 1, raising=False)
+    sig = overlay.sign(
+        shared_secret(app.extensions["logdig"]["redis"]), token, f"{SITE}/demo", DAY, DAY, NOW.timestamp()
+    )
+    client = app.test_client()
+
+    def ask(**segment):
+        return client.get("/overlay/data", query_string={"sig": sig, **segment})
+
+    assert ask(device="mobile").status_code in (200, 202)
+    refused = ask(device="tablet")
+    assert refused.status_code == 429 and refused.json["field"] == "segment", refused.text
+    assert "open the overlay again from the dashboard" in refused.json["error"]
+    assert ask(device="mobile").status_code in (200, 202)
+    assert ask(variant="hero:control").status_code == 200  # a variant alone computes nothing

@@ -37,6 +37,8 @@ signature is the credential, and it only ever grants one page's heat map.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import date
 from pathlib import Path
@@ -49,12 +51,15 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from werkzeug.exceptions import BadRequest, ServiceUnavailable
 
 from analysis import filters as segment_filters
-from logdig.queue import shared_secret
+from logdig.queue import OVERLAY_SEGMENTS, shared_secret
 from web.dashboard import guard, results, segments
 from web.dashboard.overlaydata import VIEWPORT_CLASSES, overlay_data
 
 log = logging.getLogger("logdig.dashboard")
 OVERLAY_TTL = 2 * 3600  # seconds a link works: long enough to look, short enough to leak little
+# Distinct segments one link may ask for: each new one is a computation of the site's events
+# (3-11 s at 1M events, one at a time per site), and a link can leak (it is in the page's URL).
+LINK_SEGMENTS = 40
 PARAM = "logdig_overlay"
 # The filters the overlay answers: the dashboard's, but the page is the link's own.
 SEGMENT = tuple(p for p in segment_filters.PARAMS if p != "page")
@@ -136,6 +141,26 @@ def _segment(args: Any, signed: dict[str, str]) -> tuple[str | None, segment_fil
         raise ValueError(e.param, e.reason) from None
 
 
+def _segment_allowed(sig: str, args: dict[str, str]) -> bool:
+    """True when ``args`` is a segment this link asked for before, or one of its first
+    :data:`LINK_SEGMENTS` (kept in Redis as long as a link can live)."""
+    redis = current_app.extensions["logdig"]["redis"]
+    key = OVERLAY_SEGMENTS + hashlib.sha256(sig.encode()).hexdigest()
+    member = json.dumps(args, sort_keys=True)
+    pipe = redis.pipeline()
+    pipe.sismember(key, member)
+    pipe.scard(key)
+    known, count = pipe.execute()
+    if known:
+        return True
+    if count >= LINK_SEGMENTS:
+        return False
+    pipe.sadd(key, member)
+    pipe.expire(key, OVERLAY_TTL)
+    pipe.execute()
+    return True
+
+
 def _answer(body: dict, status: int, origin: str) -> Response:
     response = jsonify(body)
     response.status_code = status
@@ -168,6 +193,9 @@ def data() -> Response:
     narrowed = f.without("variant")
     if not narrowed.empty:
         days = days[-segments.MAX_DAYS :]
+        if not _segment_allowed(request.args.get("sig", ""), narrowed.args()):
+            reason = f"this link has asked for {LINK_SEGMENTS} segments; open the overlay again from the dashboard"
+            return _refused("segment", reason, 429, origin)
     try:
         found = segments.overlay_reader(reader(), token, days, narrowed.args())
     except segments.Computing:
