@@ -34,7 +34,7 @@ from typing import Any
 from analysis import io, schema
 from analysis.built import register
 from analysis.engines import Engine
-from logdig.storage import LAKE_EVENTS, LAKE_PART, lake_day_prefix, lake_manifest_key
+from logdig.storage import LAKE_EVENTS, lake_manifest_key, lake_part_sizes
 
 # Bump when the lake's layout changes. The manifest also records :func:`code_version`, so a
 # change to the reading or the checks (which decide the rows and the derived columns) makes
@@ -114,7 +114,7 @@ def current(store: Any, day: str, manifest: dict | None, objects: list[str] | No
     if not objects or manifest.get("objects") != objects:
         return False
     listed = {k for keys in manifest["parts"].values() for k in keys}
-    stored = {k: n for k, n in store.sizes(lake_day_prefix(day)).items() if LAKE_PART.match(k)}
+    stored = lake_part_sizes(store, day)
     sizes = manifest.get("part_bytes", {})
     return listed <= stored.keys() and all(stored[k] == sizes[k] for k in listed if k in sizes)
 

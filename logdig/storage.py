@@ -104,6 +104,11 @@ def lake_parts(store: ObjectStore, day: date | str) -> list[str]:
     return sorted(k for k in store.list(lake_day_prefix(day)) if LAKE_PART.match(k))
 
 
+def lake_part_sizes(store: ObjectStore, day: date | str) -> dict[str, int]:
+    """:func:`lake_parts` with their sizes in bytes, from the listing (nothing is read)."""
+    return {k: n for k, n in store.sizes(lake_day_prefix(day)).items() if LAKE_PART.match(k)}
+
+
 def lake_days(store: ObjectStore) -> list[str]:
     """Days with a manifest or any stored part, sorted."""
     days = {m.group(1) for k in store.list("lake/") if (m := LAKE_PART.match(k) or LAKE_MANIFEST.match(k))}
