@@ -120,8 +120,8 @@ def filters(token: str | None = None) -> Filters:
     known = sites()
     if not token and known:
         token = results.default_site(known, days, session.get(LAST_SITE), reader())
-    elif any(s.token == token for s in known):
-        session[LAST_SITE] = token
+    elif session.get(LAST_SITE) != token and any(s.token == token for s in known):
+        session[LAST_SITE] = token  # (only when it changes: each change re-sends the cookie)
     segments.use(token, days, segment)
     return Filters(
         token,
