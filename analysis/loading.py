@@ -63,6 +63,8 @@ def materialize(engine: Engine, df: Any, name: str) -> Any:
 BUILT_KEPT = 16
 _built = Kept(BUILT_KEPT)  # key -> (stage statements, SQL)
 VALID = "valid_events"  # a raw load's valid rows (of the site asked for)
+UNIQUE = "unique_events"  # and without repeats
+LATER = "later_copies"  # the row ids of the repeats (DuckDB)
 
 
 def materialize_built(engine: Engine, key: tuple, build: Callable[[], Any], name: str) -> Any:
@@ -92,7 +94,7 @@ def materialize_built(engine: Engine, key: tuple, build: Callable[[], Any], name
 def _valid(engine: Engine, checked: Any, token: str | None) -> Any:
     """The valid rows of ``checked`` (of ``token``'s site only, when given). On DuckDB a view
     by one name whatever the site, so the removal of repeats built on it is the same SQL for
-    every site (:func:`materialize_built`)."""
+    every site (:func:`materialize_built`), with each row's id in the stored table as ``_row``."""
     F = api(checked).F
     if engine.name != "duckdb":
         valid = checked.filter(F.col("_reason").isNull()).drop("_reason")
@@ -100,10 +102,26 @@ def _valid(engine: Engine, checked: Any, token: str | None) -> Any:
     conn = engine.session._conn
     site = "" if token is None else " AND token = '" + token.replace("'", "''") + "'"
     conn.execute(
-        f"CREATE OR REPLACE VIEW {VALID} AS SELECT * EXCLUDE (_reason) FROM checked_events WHERE _reason IS NULL{site}"
+        f"CREATE OR REPLACE VIEW {VALID} AS SELECT rowid AS _row, * EXCLUDE (_reason) FROM checked_events "
+        f"WHERE _reason IS NULL{site}"
     )
     register(engine.session, VALID)
     return engine.session.table(VALID)
+
+
+def _unique(engine: Engine, valid: Any) -> Any:
+    """``valid`` without its repeats (``schema.dedupe``). On DuckDB a view over the stored
+    checked rows leaving out the few later copies (a table of their row ids): storing the
+    unique rows again cost a second copy of every event, and its time (0.5 s of 2.4 for
+    200,000 events; 0.9 s of 6 with 10% move events of 300 points)."""
+    if engine.name != "duckdb":
+        return materialize(engine, schema.dedupe(valid), UNIQUE)
+    materialize_built(engine, ("later", tuple(valid.columns)), lambda: schema.later_copies(valid, "_row"), LATER)
+    engine.session._conn.execute(
+        f"CREATE OR REPLACE VIEW {UNIQUE} AS SELECT * EXCLUDE (_row) FROM {VALID} ANTI JOIN {LATER} USING (_row)"
+    )
+    register(engine.session, UNIQUE)
+    return engine.session.table(UNIQUE)
 
 
 def raw_unique(
@@ -127,7 +145,7 @@ def raw_unique(
         else:
             q["bad"][r["_reason"]] = r["count"]
     valid = _valid(engine, checked, token)
-    unique = materialize_built(engine, ("dedupe", tuple(valid.columns)), lambda: schema.dedupe(valid), "unique_events")
+    unique = _unique(engine, valid)
     cached.append(unique)
     token_quality = {}
     per_token = valid.groupBy("token", "day").agg(F.count(F.lit(1)).alias("valid"))

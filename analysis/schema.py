@@ -353,6 +353,16 @@ REPEAT_KEY = ("token", "day", "event_id")
 REPEAT_ORDER = ("received_ms", "ts_ms", "type", "current_page", "load_count", "spent_milli_sec")
 
 
+def _numbered_copies(events: Any) -> tuple[Any, Any]:
+    """(the repeated keys, the rows that have one numbered ``_n`` from 1 in ``REPEAT_ORDER``)."""
+    a = api(events)
+    F, W = a.F, a.Window
+    key = list(REPEAT_KEY)
+    repeated = events.groupBy(*key).agg(F.count(F.lit(1)).alias("_copies")).filter(F.col("_copies") > 1).select(*key)
+    order = W.partitionBy(*key).orderBy(*REPEAT_ORDER)
+    return repeated, events.join(repeated, key, "left_semi").withColumn("_n", F.row_number().over(order))
+
+
 def dedupe(events: Any) -> Any:
     """Keep the first received copy of each ``(token, day, event_id)`` (keys are never null here).
 
@@ -360,16 +370,16 @@ def dedupe(events: Any) -> Any:
     keys (about 2%) are sorted: events whose key occurs once pass through a hash anti-join,
     and the window runs on the copies alone.
     """
-    a = api(events)
-    F, W = a.F, a.Window
-    key = list(REPEAT_KEY)
-    repeated = events.groupBy(*key).agg(F.count(F.lit(1)).alias("_copies")).filter(F.col("_copies") > 1).select(*key)
-    once = events.join(repeated, key, "left_anti")
-    order = W.partitionBy(*key).orderBy(*REPEAT_ORDER)
-    first = (
-        events.join(repeated, key, "left_semi")
-        .withColumn("_n", F.row_number().over(order))
-        .filter(F.col("_n") == 1)
-        .drop("_n")
-    )
+    F = api(events).F
+    repeated, numbered = _numbered_copies(events)
+    once = events.join(repeated, list(REPEAT_KEY), "left_anti")
+    first = numbered.filter(F.col("_n") == 1).drop("_n")
     return once.unionByName(first).select(*events.columns)
+
+
+def later_copies(events: Any, row: str) -> Any:
+    """The ``row`` column of the copies :func:`dedupe` leaves out (every copy of a key but its
+    first): with a row id, the unique events are the others, without storing them again."""
+    F = api(events).F
+    _, numbered = _numbered_copies(events)
+    return numbered.filter(F.col("_n") > 1).select(row)

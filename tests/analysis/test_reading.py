@@ -262,6 +262,7 @@ def test_a_second_load_runs_the_checks_built_before(tmp_path, monkeypatch):
 
     monkeypatch.setattr(schema, "check", built_again)
     monkeypatch.setattr(schema, "dedupe", built_again)
+    monkeypatch.setattr(schema, "later_copies", built_again)
     events = [event(event_id="a", link="one"), event(event_id="a", link="two"), event(event_id="b", bot=True)]
     events.append(event(event_id="c", x="not a number"))
     second = duckdb_engine()
@@ -272,3 +273,24 @@ def test_a_second_load_runs_the_checks_built_before(tmp_path, monkeypatch):
         assert run.rows(loaded.events.select("event_id", "link")) == [{"event_id": "a", "link": "one"}]
     finally:
         second.close()
+
+
+def test_a_raw_load_stores_each_event_once(tmp_path):
+    """The unique events of a raw load are the stored checked rows less the repeats' row ids,
+    not a second table of every event: with 300-point move events that copy was a second
+    copy of every list in memory and about a sixth of the run (analysis.loading._unique)."""
+    from analysis.engines import duckdb_engine
+
+    events = [event(event_id=f"e{i}", link=f"l{i}") for i in range(50)]
+    later = "2026-11-25T10:00:02.000Z"
+    events += [event(event_id=e, link="again", received_at=later) for e in ("e1", "e2")]
+    duck = duckdb_engine()
+    try:
+        loaded = load_events(duck, tmp_path, events)
+        stored = duck.session._conn.execute("SELECT sum(estimated_size) FROM duckdb_tables()").fetchone()[0]
+        assert stored <= len(events) + 2  # the checked rows, and the row ids of the 2 repeats
+        kept = run.rows(loaded.events.select("event_id", "link"))
+        assert len(kept) == 50 and {"event_id": "e1", "link": "l1"} in kept
+        assert loaded.token_quality[("tok", "2026-11-25")]["duplicates"] == 2
+    finally:
+        duck.close()
