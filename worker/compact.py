@@ -68,11 +68,14 @@ class CompactReport:
     raw_bytes: int = 0
     lake_bytes: int = 0
     seconds: float = 0.0
+    site: str | None = None  # --token: only this site's parts were rebuilt
 
     def summary(self) -> str:
         parts = [
             f"compacted {len(self.days)} days ({self.events} events, {self.raw_bytes} raw bytes -> {self.lake_bytes} lake bytes)"
         ]
+        if self.site is not None and self.days and not self.events:
+            parts.append(f"site {self.site} has no events in them")
         if self.current:
             parts.append(f"{len(self.current)} up to date")
         if self.open_days:
@@ -228,6 +231,7 @@ class Compactor:
         raises is logged and its days are in ``failed``; the others go on."""
         started = time.perf_counter()
         whole, one_site, report = self.plan(start, end, token)
+        report.site = token
         for days, only in ((whole, None), (one_site, token)):
             for batch in self._batches(days):
                 if budget is not None and report.days and time.perf_counter() - started >= budget:

@@ -166,6 +166,9 @@ def test_token_rebuilds_one_sites_parts(tmp_path):
     rewritten = {lake_part_token(k) for k in after if after[k] != before[k]}
     assert rewritten == {"siteB"}
     assert loaded(settings, store) == loaded(settings, store, use_lake=False)
+    assert "has no events" not in report.summary()
+    unknown = Compactor(store, settings, clock=lambda: LATER).run(token="nope")  # a typo, say
+    assert unknown.summary().endswith("; site nope has no events in them")
 
 
 def test_compact_refuses_from_after_to(tmp_path):
