@@ -254,6 +254,13 @@ def test_each_layer_draws_what_the_data_says_and_a_region_counts_its_clicks_and_
     assert [int(bands.nth(t).get_attribute("data-ms")) for t in range(10)] == [round(m) for m in mean_ms]
     assert "100% saw it" in bands.nth(0).inner_text()
     assert "25% saw it" in bands.nth(9).inner_text()  # only u1 had the last tenth in view
+    # the labels stay clear of the panel (fixed at the bottom right) at every scroll position
+    sides = page.evaluate(
+        """() => ({panel: document.getElementById('logdig-overlay-bar').getBoundingClientRect().left,
+        labels: [...document.getElementById('logdig-overlay').shadowRoot.querySelectorAll('.logdig-attention')]
+            .map(b => b.firstElementChild.getBoundingClientRect().right)})"""
+    )
+    assert max(sides["labels"]) < sides["panel"], sides
     _shot(page, "attention")
     _switch(page, "attention", False)
 

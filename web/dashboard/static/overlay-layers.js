@@ -209,8 +209,9 @@ function attentionBands(layer, rows, pageW, pageH) {
     band.className = 'logdig-attention';
     band.setAttribute('data-tenth', String(r.tenth));
     band.setAttribute('data-ms', String(Math.round(r.mean_ms)));
+    // on the left: the panel is fixed at the bottom right, and a band scrolls under it
     var label = pill(seconds(r.mean_ms) + ' · ' + Math.round(r.reached * 100) + '% saw it', {
-      right: '12px',
+      left: '12px',
       top: '4px',
       background: 'rgba(26,32,44,.85)'
     });
