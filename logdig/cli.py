@@ -115,6 +115,14 @@ ANALYSIS_COMMANDS = {
 }
 
 
+def with_settings_help(command: click.Command) -> click.Command:
+    """``command`` and its subcommands, each help ending with :data:`SETTINGS_HELP`."""
+    command.epilog = command.epilog or SETTINGS_HELP
+    for sub in getattr(command, "commands", {}).values():
+        with_settings_help(sub)
+    return command
+
+
 class LogdigGroup(click.Group):
     def _analysis(self) -> bool:
         return importlib.util.find_spec("analysis.cli") is not None
@@ -127,8 +135,9 @@ class LogdigGroup(click.Group):
         if name in ANALYSIS_COMMANDS and self._analysis():
             from analysis import cli as analysis_cli
 
-            return getattr(analysis_cli, ANALYSIS_COMMANDS[name])
-        return super().get_command(ctx, name)
+            return with_settings_help(getattr(analysis_cli, ANALYSIS_COMMANDS[name]))
+        found = super().get_command(ctx, name)
+        return None if found is None else with_settings_help(found)
 
 
 def keep_running(run: Callable[[], Any], what: str) -> None:
@@ -150,7 +159,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Folder for objects [LOGDIG_DATA_DIR].")
@@ -164,7 +173,7 @@ def dev(host: str, port: int, data_dir: str | None) -> None:
     run_dev(s.replace(data_dir=data_dir) if data_dir else s, host, port)
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 in compose).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="gunicorn worker processes.")
@@ -180,7 +189,7 @@ def web(host: str, port: int, workers: int) -> None:
     serve_gunicorn(host, port, workers)
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--burst", is_flag=True, help="Run the jobs queued now, then exit.")
 @translate_errors
 def worker(burst: bool) -> None:
@@ -195,7 +204,7 @@ def worker(burst: bool) -> None:
     keep_running(lambda: Worker([QUEUE_NAME], connection=redis).work(burst=burst, with_scheduler=False), "worker")
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @translate_errors
 def scheduler() -> None:
     """Run the `rq cron` process that enqueues the flush every LOGDIG_FLUSH_INTERVAL
@@ -215,7 +224,7 @@ def scheduler() -> None:
     keep_running(run, "scheduler")
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--force", is_flag=True, help="Write whatever is queued, even below LOGDIG_BATCH_MIN.")
 @translate_errors
 def flush(force: bool) -> None:
@@ -227,7 +236,7 @@ def flush(force: bool) -> None:
     click.echo(run_flush(force=force, settings=s).summary())
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--url", default="http://localhost:8000", show_default=True, help="Public URL of the collector.")
 @translate_errors
 def setup(url: str) -> None:
@@ -306,7 +315,7 @@ def token_delete(token: str) -> None:
 TRACKER_KEY = re.compile(r"[A-Za-z0-9]{20}")
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.argument("user_key")
 @click.option("--token", help="Only this site's events of the user.")
 @click.option("--any-key", is_flag=True, help="USER_KEY was made by your own client, not clicktracker.js.")
@@ -328,7 +337,7 @@ def forget(user_key: str, token: str | None, any_key: bool) -> None:
     click.echo(forget_user(stored_data(s), user_key, token).summary())
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option("--older-than", "days", required=True, type=click.IntRange(0), help="Keep this many days before today.")
 @translate_errors
 def prune(days: int) -> None:
@@ -350,7 +359,7 @@ def _day_option(ctx: click.Context, param: click.Parameter, value: str | None):
         raise click.BadParameter(f"{value!r} is not a date like 2026-11-27") from None
 
 
-@main.command(epilog=SETTINGS_HELP)
+@main.command()
 @click.option(
     "--from", "start", callback=_day_option, metavar="DATE", help="First day (UTC) [default: the first stored]."
 )
