@@ -290,6 +290,8 @@ def test_the_last_flush_is_a_readable_time_and_how_long_ago(site, client):
 
 FUNNEL_FORM = {"kind": "funnel", "name": "bad name!", "steps": "url:*/a\nclick:/b\nurl:?x", "window_seconds": "0"}
 EXPERIMENT_FORM = {"kind": "experiment", "name": "ok_name", "goal": "", "control": "control", "weights": "green=half"}
+# "²".isdigit() is true but int("²") fails, and int() refuses 4,300 digits: both were a 500
+DIGIT_FORM = {"kind": "funnel", "name": "ok_name", "steps": "url:*/a\nurl:*/b", "window_seconds": "\u00b2"}
 
 
 @pytest.mark.parametrize(
@@ -310,8 +312,10 @@ EXPERIMENT_FORM = {"kind": "experiment", "name": "ok_name", "goal": "", "control
                 "weights": "weights: 'green=half' is not NAME=SHARE",
             },
         ),
+        (DIGIT_FORM, {"window_seconds": "window_seconds must be a whole number from 1 to 2678400, got '\u00b2'"}),
+        ({**DIGIT_FORM, "window_seconds": "9" * 5000}, {"window_seconds": "window_seconds must be a whole number"}),
     ],
-    ids=["funnel", "experiment"],
+    ids=["funnel", "experiment", "superscript-window", "5000-digit-window"],
 )
 def test_a_refused_form_shows_every_error_beside_its_field_and_keeps_the_input(site, client, form, errors):
     import html as html_lib

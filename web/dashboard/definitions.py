@@ -8,6 +8,7 @@ by the next scheduled run, for today and yesterday.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -136,7 +137,9 @@ def _form_doc(kind: str, form: Any) -> tuple[dict, dict[str, str]]:
         return {
             "name": form.get("name", "").strip(),
             "steps": [s.strip() for s in form.get("steps", "").splitlines() if s.strip()],
-            "window_seconds": int(window) if window.isdigit() else (window or 86400),
+            # ASCII digits only ("²".isdigit()) and few (int() refuses 4,300 digits): else the text,
+            # which the check refuses naming the field
+            "window_seconds": int(window) if re.fullmatch("[0-9]{1,12}", window) else (window or 86400),
             "token": scope,
         }, {}
     errors, weights = {}, None
