@@ -130,7 +130,8 @@ def baseline(root: Path) -> tuple[float, int]:
     return elapsed, sum(r[2] for r in rows if r[0])
 
 
-def full_run(engine, settings, store) -> tuple[float, int]:
+def full_run(engine, settings, store) -> tuple[float, int, str]:
+    """(seconds, clean events, a line saying how the seconds split), for the caller to print after its own."""
     funnel = parse_funnel({"name": "signup", "steps": ["url:*/pricing", "url:*/signup", "event:purchase"]})
     experiment = parse_experiment({"name": EXPERIMENT, "goal": "event:purchase"})
     t = time.perf_counter()
@@ -143,8 +144,11 @@ def full_run(engine, settings, store) -> tuple[float, int]:
     loaded.release()
     events = sum(q["events"] for q in loaded.token_quality.values())
     assert results >= 4 * len(TOKENS) * len(DAYS)
-    print(f"          (read + check + repeats {t_load:.2f}s, jobs and collecting results {elapsed - t_load:.2f}s)")
-    return elapsed, events
+    return (
+        elapsed,
+        events,
+        f"          (read + check + repeats {t_load:.2f}s, jobs and collecting results {elapsed - t_load:.2f}s)",
+    )
 
 
 def load_average() -> str:
@@ -211,13 +215,14 @@ def main() -> None:
                 base, counted = baseline(root)
                 bases.append(base)
                 print(f"baseline  DuckDB read_json scan + count per site/day: {base:6.2f}s ({counted:,} rows)")
-            elapsed, events = full_run(engine, settings, store)
+            elapsed, events, split = full_run(engine, settings, store)
             seconds.setdefault(name, []).append(elapsed)
             clean = events
             print(
                 f"{name:8s}  all jobs on {events:,} clean events: {elapsed:6.2f}s   "
                 f"{events / elapsed:,.0f} events/s   (after it: {load_average()})"
             )
+            print(split)
         if name == "duckdb":
             engine.close()
             print(f"duckdb    peak RSS of this process: {peak_rss_mib():,.0f} MiB")
@@ -261,9 +266,10 @@ def moves_figure(parent: Path, events: int, runs: int) -> None:
     engine = duckdb_engine()
     for _ in range(runs):
         for share, root in roots.items():  # alternating, so both see the same load
-            elapsed, clean = full_run(engine, Settings(data_dir=str(root)), LocalStore(root))
+            elapsed, clean, split = full_run(engine, Settings(data_dir=str(root)), LocalStore(root))
             times[share].append(elapsed)
             print(f"moves={share:g}  all jobs on {clean:,} clean events: {elapsed:6.2f}s  ({load_average()})")
+            print(split)
     engine.close()
     without, with_moves = statistics.median(times[0.0]), statistics.median(times[MOVE_SHARE])
     print(
