@@ -39,6 +39,7 @@ PHONE = {"width": 390, "height": 844}
 EXTERNAL_REFERRER = "https://search.example/?q=shop"
 XSS_LINK = "<script>window.__xss=1</script>"
 XSS_TEXT = '"><img src=x onerror="window.__xss=1">'
+LONG_WORD = "W" * 8192
 
 
 def tracker_source() -> bytes:
@@ -168,10 +169,18 @@ def xss_visit(browser, world: World) -> None:
     page.click("#evil")
     wait_sent(page)
     context.close()
-    # And one sent by hand, as an attacker would: markup in the link, selector and referrer.
-    page, referrer = world.page_url(), f"https://evil.example/{XSS_TEXT}"
+    # And one sent by hand, as an attacker would: markup in the link, selector and referrer,
+    # and the longest text and URL the schema takes (each one table cell, not a page of it).
+    page, referrer = world.page_url(), f"https://evil.example/{XSS_TEXT}/{LONG_WORD[:8000]}"
     events = [
-        make_event(world.token, current_page=page, link=XSS_LINK, selector=XSS_TEXT, text=XSS_LINK, viewport_w=1280),
+        make_event(
+            world.token,
+            current_page=page,
+            link=XSS_LINK,
+            selector=XSS_TEXT,
+            text=f"{XSS_LINK} {LONG_WORD[:2000]}",
+            viewport_w=1280,
+        ),
         make_event(world.token, current_page=page, type="pageview", link=None, x=None, y=None, referrer=referrer),
     ]
     status, _headers, body = post(f"{world.collector.url}/logs", events, headers={"Origin": world.site.url})
