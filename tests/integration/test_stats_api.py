@@ -409,6 +409,9 @@ def test_the_first_day_of_the_calendar_is_a_400_not_a_500(api):
     # a range near the start: the 92-day cap's arithmetic overflowed too
     assert get(api, "/api/v1/stats/aggregate", **{"from": "0001-01-01", "to": "0001-02-01"})[0] == 200
     assert get(api, "/api/v1/stats/timeseries", **{"from": "9999-12-30", "to": "9999-12-31"})[0] == 200
+    # from given: the default from is not computed (it was, and to=0001-01-05 was refused
+    # with "give from as well" although from was there)
+    assert get(api, "/api/v1/stats/aggregate", **{"from": "0001-01-01", "to": "0001-01-05"})[0] == 200
 
 
 def test_keys_are_compared_in_constant_time(monkeypatch):

@@ -121,11 +121,14 @@ def days() -> list[str]:
     from web.dashboard.views import today
 
     end = _day("to", today())
-    try:
-        default_start = end - timedelta(days=DEFAULT_DAYS - 1)
-    except OverflowError:  # to=0001-01-01
-        raise ApiError(400, "to", f"leaves no room for the default {DEFAULT_DAYS} days: give from as well") from None
-    start = _day("from", default_start)
+    start = _day("from", end)
+    if not request.args.get("from"):
+        try:
+            start = end - timedelta(days=DEFAULT_DAYS - 1)
+        except OverflowError:  # to=0001-01-01
+            raise ApiError(
+                400, "to", f"leaves no room for the default {DEFAULT_DAYS} days: give from as well"
+            ) from None
     if start > end:
         raise ApiError(400, "from", f"{start} is after to ({end})")
     if (end - start).days + 1 > MAX_DAYS:
