@@ -222,3 +222,23 @@ def test_a_day_at_the_start_of_the_calendar_is_a_400_naming_it(redis_server, red
             assert f"{field} must be a day from 1970-01-01" in html.unescape(answer.text), (view, query)
     last = client.get("/dashboard/?from=9999-12-30&to=9999-12-31", environ_base=CLIENT)
     assert last.status_code == 200
+
+
+def test_the_overlay_link_opens_only_pages_on_the_sites_origins(redis_server, redis):
+    """Any client can send events naming a page on another host (the Origin header is its
+    own to write): the dashboard must not send the admin there with a signed link."""
+    token = Sites(connect(redis_server)).create("shop", ["https://shop.example"]).token
+    client = make_app(redis_server).test_client()
+    assert login(client).status_code == 302
+    for page, linked in [
+        ("https://shop.example/pricing", True),
+        ("https://SHOP.example/pricing", True),
+        ("https://evil.example/login-to-logdig", False),
+        ("https://shop.example.evil.example/", False),
+    ]:
+        answer = client.get("/dashboard/page", query_string={"token": token, "page": page}, environ_base=CLIENT)
+        assert answer.status_code == 200, page
+        assert ('id="overlay-link"' in answer.text) is linked, page
+        if not linked:
+            assert "logdig_overlay" not in answer.text
+            assert "not on one of the site's origins" in html.unescape(answer.text), page

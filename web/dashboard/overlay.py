@@ -108,9 +108,14 @@ def _secret() -> bytes:
     return shared_secret(current_app.extensions["logdig"]["redis"])
 
 
-def overlay_link(f) -> str:
+def overlay_link(f) -> str | None:
     """The page's own URL with the signed parameter (pages are stored without a query); the
-    view's filter (``f.segment``) goes inside the signed value."""
+    view's filter (``f.segment``) goes inside the signed value. None for a page that is not
+    on one of the site's origins: any client may send events naming another host's page
+    (the Origin header is its own to write), and the link must not take the admin there."""
+    site = current_app.extensions["logdig"]["sites"].get(f.token)
+    if site is None or not site.allows(_origin(f.page).lower()):
+        return None
     value = sign(
         _secret(),
         f.token,
