@@ -200,3 +200,21 @@ def test_dev_queue_is_open_to_this_account_only(tmp_path):
         status = logdig("status", cwd=tmp_path)
         assert status.returncode == 0, status.stderr
     assert not folder.exists()  # removed with the process
+
+
+def test_the_dev_queue_answers_a_reply_of_megabytes(tmp_path):
+    """Found from outside: `logdig flush --force` with 5,000 queued events (2.9 MB) said
+    "Redis is unreachable (Connection closed by server.)": the stand-in's socket is
+    non-blocking, and a reply larger than the socket's buffer failed half written."""
+    import redis as redis_py
+
+    from devmode.run import StandIn
+
+    standin = StandIn(str(tmp_path))
+    try:
+        standin.redis.rpush("big", *[b"x" * 600] * 5000)
+        client = redis_py.Redis.from_url(standin.url)
+        assert len(client.lrange("big", 0, -1)) == 5000
+        client.close()
+    finally:
+        standin.close()
