@@ -16,6 +16,10 @@ from collections import Counter, defaultdict
 
 from web.dashboard.results import Results
 
+# Variants of one experiment shown: a visitor can send exposures naming thousands of
+# invented ones (each was a row and a warning: 5,000 made the page 2.1 MB)
+MAX_VARIANTS = 20
+
 
 def funnels(results: Results, token: str, days: list[str]) -> list[dict]:
     """Per funnel name: its definition (latest day's) and the users reaching each step, summed."""
@@ -77,10 +81,24 @@ def experiments(results: Results, token: str, days: list[str]) -> list[dict]:
     out = []
     for name, e in sorted(found.items()):
         d = e["definition"]
-        rows = [{"variant": v, **c} for v, c in e["counts"].items()]
+        rows, left_out = _most_exposed(
+            [{"variant": v, **c} for v, c in e["counts"].items()], d.get("control", "control")
+        )
         result = experiment_result(rows, d.get("control", "control"), d.get("weights"))
+        if left_out:
+            result["warnings"].append(
+                f"{len(left_out)} more variants ({sum(r['exposed'] for r in left_out)} users) are left out: only "
+                f"control and the {MAX_VARIANTS - 1} others with most users are shown and counted here (variant "
+                "names come from the visitors' browsers, so anyone can send new ones)."
+            )
         out.append({"name": name, "definition": d, "days": e["days"], **result, "verdict": verdict(result, d)})
     return out
+
+
+def _most_exposed(rows: list[dict], control: str) -> tuple[list[dict], list[dict]]:
+    """(control and the MAX_VARIANTS - 1 other variants with most users, the rest)."""
+    rows = sorted(rows, key=lambda r: (r["variant"] != control, -r["exposed"], str(r["variant"])))
+    return rows[:MAX_VARIANTS], rows[MAX_VARIANTS:]
 
 
 def _chance(prob: float) -> str:
