@@ -23,7 +23,8 @@ USER = ("token", "day", "user_key")
 def matches(step: Step, F: Any) -> Any:
     """A column: does the event match ``step``?"""
     if step.url is not None:
-        return (F.col("type") == "pageview") & F.col("page").rlike(step.regex())
+        atomic = F.__name__.startswith("pyspark")  # Java's regex engine backtracks; RE2 does not
+        return (F.col("type") == "pageview") & F.col("page").rlike(step.regex(atomic=atomic))
     return (F.col("type") == "custom") & (F.col("name") == step.event)
 
 

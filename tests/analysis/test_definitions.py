@@ -109,3 +109,51 @@ def test_the_python_rule_is_the_columns_rule(duck):
     df = duck.session.createDataFrame([(u,) for u in urls], ["u"])
     got = [r["p"] for r in df.select(normalise_url(api(df).F.col("u"), api(df).F).alias("p")).collect()]
     assert got == [normalise_page(u) for u in urls]
+
+
+def test_a_long_url_cannot_stall_spark_on_a_pattern_of_several_stars():
+    """Found from outside: Spark matches url steps with Java's backtracking regex engine,
+    where ^.*/shop/.*/item/.*/buy$ took 4 s on one visitor's 8 KB URL of /shop/item
+    repeats, and a fourth star minutes; every funnel, goal and experiment on every site
+    waits behind it (DuckDB's RE2 does not backtrack). Python's re backtracks the same way:
+    the regex Spark gets commits each middle part at its first place (atomic groups), as
+    web.api.stats.glob does, and matches what the plain one matches."""
+    import random
+    import re
+    import time
+    import types
+
+    from analysis.jobs.funnels import matches
+
+    step = parse_step("url:*/shop/*/item/*/shop/*/buy")
+    evil = "https://shop.example" + "/shop/item" * 819
+    started = time.perf_counter()
+    assert not re.fullmatch(step.regex(atomic=True), evil)
+    assert time.perf_counter() - started < 0.5
+
+    class Col:  # records what a pyspark column is asked to match
+        def __init__(self, name=None):
+            self.rx = None
+
+        def __eq__(self, other):
+            return self
+
+        def __and__(self, other):
+            return other
+
+        def rlike(self, rx):
+            self.rx = rx
+            return self
+
+    spark_f = types.SimpleNamespace(__name__="pyspark.sql.functions", col=Col)
+    duckdb_f = types.SimpleNamespace(__name__="sqlframe.duckdb.functions", col=Col)
+    assert matches(step, spark_f).rx == step.regex(atomic=True)
+    assert matches(step, duckdb_f).rx == step.regex()  # RE2 has no atomic groups
+
+    rng = random.Random(7)
+    for _ in range(3000):
+        pattern = "".join(rng.choice("ab/*") for _ in range(rng.randint(1, 8)))
+        text = "https://h" + "".join(rng.choice("ab/") for _ in range(rng.randint(0, 10)))
+        for url in (pattern, "/" + pattern.lstrip("/")):
+            s = Step(url=url)
+            assert bool(re.fullmatch(s.regex(), text)) == bool(re.fullmatch(s.regex(atomic=True), text)), (url, text)
