@@ -418,3 +418,16 @@ def test_one_overlay_link_asks_for_a_bounded_number_of_segments(site, monkeypatc
     assert "open the overlay again from the dashboard" in refused.json["error"]
     assert ask(device="mobile").status_code in (200, 202)
     assert ask(variant="hero:control").status_code == 200  # a variant alone computes nothing
+
+
+def test_an_unknown_dashboard_address_is_the_dashboards_not_found_page(site, client):
+    """A mistyped /dashboard/... address answered the collector's JSON 404 (an attacker's
+    note); it is the dashboard's own page, and the API and collector keep their JSON."""
+    missing = client.get("/dashboard/pagez", environ_base=CLIENT)
+    assert missing.status_code == 404 and missing.mimetype == "text/html", missing.text[:200]
+    assert "Not Found" in text_of(missing.text) and "LogDig" in missing.text
+    anonymous = site[0].test_client().get("/dashboard/pagez", environ_base=CLIENT)
+    assert anonymous.status_code == 302 and "/dashboard/login" in anonymous.location
+    assert client.get("/dashboard/logout", environ_base=CLIENT).status_code == 405  # POST only
+    api = client.get("/api/v1/nope", environ_base=CLIENT)
+    assert api.status_code == 404 and api.json["status"] == 404

@@ -17,7 +17,8 @@ autoescaping; nothing user-supplied is marked safe.
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from web.dashboard import auth, definitions, export, goals, health, live, overlay, refresh, views
 from web.dashboard.tables import cell_text, visible_controls
@@ -41,6 +42,19 @@ health.register(ui)
 live.register(ui)
 refresh.register(ui)
 export.register(ui)
+
+
+@ui.route("/<path:_address>")
+def not_found(_address: str):
+    """A GET of any other /dashboard/ address: the dashboard's not-found page (after its
+    login check), not the collector's JSON; the more specific routes win, and a POST-only
+    one (logout) still answers 405."""
+    try:
+        current_app.create_url_adapter(request).match(request.path, method="POST")
+    except HTTPException:
+        abort(404)
+    raise MethodNotAllowed(["POST"])
+
 
 bp.register_blueprint(ui)
 bp.register_blueprint(overlay.public)
