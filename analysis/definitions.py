@@ -194,7 +194,7 @@ def _weights(weights: Any, control: str | None) -> dict[str, float] | None:
         isinstance(weights, dict)
         and len(weights) >= 2
         and all(
-            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            isinstance(k, str) and k.strip() and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
             for k, v in weights.items()
         )
     )

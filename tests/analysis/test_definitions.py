@@ -31,6 +31,8 @@ def test_bad_funnels_are_refused(doc):
         {"name": "e"},  # no goal
         {"name": "e", "goal": "event:buy", "weights": {"a": 1, "b": 1}},  # control not weighted
         {"name": "e", "goal": "event:buy", "weights": {"control": 1, "b": -1}},
+        {"name": "e", "goal": "event:buy", "weights": {"control": 0.5, "": 0.5}},  # the form's "=0.5"
+        {"name": "e", "goal": "event:buy", "weights": {"control": 0.5, " ": 0.5}},
         {"name": "e", "goal": "event:buy", "control": ""},
     ],
 )
