@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 import click
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -96,13 +95,6 @@ def stored_data(s: Settings):
 
 def script_tag(base_url: str, token: str) -> str:
     return f'<script async src="{base_url.rstrip("/")}/clicktracker.js" data-token="{token}"></script>'
-
-
-def origin(value: str) -> str:
-    url = urlparse(value)
-    if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/") or url.query:
-        raise click.BadParameter(f"{value!r} is not an origin such as https://example.com")
-    return f"{url.scheme}://{url.netloc}".lower()
 
 
 # name -> attribute of analysis.cli. Imported only when used: it pulls in scipy and
@@ -262,55 +254,6 @@ def setup(url: str) -> None:
         click.echo(f"Paste into every page of {site.name}:\n  {script_tag(url, site.token)}")
 
 
-@main.group()
-def token() -> None:
-    """Manage sites: their tokens and allowed origins."""
-
-
-@token.command("create")
-@click.argument("name")
-@click.option(
-    "--origin",
-    "origins",
-    multiple=True,
-    callback=lambda c, p, v: [origin(o) for o in v],
-    help="Page origin allowed to send with this token (repeatable). None: any origin.",
-)
-@translate_errors
-def token_create(name: str, origins: list[str]) -> None:
-    """Register a site and print its new token (alone, on stdout)."""
-    name = name.strip()
-    if not name or len(name) > 200 or not name.isprintable():
-        raise Refused("NAME must be 1-200 printable characters, for example mysite")
-    sites = Sites(redis_for(settings()))
-    if (same := sites.by_name(name)) is not None:
-        raise Refused(f"a site named {name!r} exists already (token {same.token}); pick another name")
-    click.echo(sites.create(name, origins).token)
-
-
-@token.command("list")
-@translate_errors
-def token_list() -> None:
-    """List sites: token, name, allowed origins."""
-    for site in Sites(redis_for(settings())).all():
-        click.echo(f"{site.token}\t{site.name}\t{' '.join(site.origins) or '*'}")
-
-
-@token.command("delete")
-@click.argument("token")
-@translate_errors
-def token_delete(token: str) -> None:
-    """Forget a token; the collector refuses it within 10 seconds. Its stats API keys are revoked."""
-    from logdig.apikeys import ApiKeys
-
-    redis = redis_for(settings())
-    if not Sites(redis).delete(token):
-        raise click.ClickException("no such token")
-    keys = ApiKeys(redis)
-    revoked = [k for k in keys.list(token) if keys.revoke(k.id, token)]
-    click.echo(f"deleted; {len(revoked)} API key(s) revoked" if revoked else "deleted")
-
-
 # The user keys clicktracker.js makes (persist() in clicktracker/src/clicktracker.js).
 TRACKER_KEY = re.compile(r"[A-Za-z0-9]{20}")
 
@@ -398,7 +341,9 @@ def status() -> None:
 # Groups kept in their own modules (they import this one's helpers when they run).
 from logdig.cli_apikey import apikey  # noqa: E402
 from logdig.cli_sessions import sessions  # noqa: E402
+from logdig.cli_token import token  # noqa: E402
 
+main.add_command(token)
 main.add_command(apikey)
 main.add_command(sessions)
 
