@@ -20,11 +20,11 @@ SHAPE_ERRORS = (KeyError, TypeError, AttributeError, ValueError, IndexError)
 NO_SITE = ""  # a token with no results: the view built empty
 
 
-def note(f: Any) -> str:
+def note(start: Any, end: Any, token: str) -> str:
     return (
-        f"The stored results of {f.start} to {f.end} are not in the shape this version writes "
+        f"The stored results of {start} to {end} are not in the shape this version writes "
         "(edited, written by another tool, or damaged), so they are not shown: "
-        f"logdig analyze --from {f.start} --to {f.end} --token {f.token} writes them again."
+        f"logdig analyze --from {start} --to {end} --token {token} writes them again."
     )
 
 
@@ -35,7 +35,7 @@ def built(f: Any, build: Callable[[Any], tuple[dict, dict]]) -> tuple[dict, dict
         return build(f)
     except SHAPE_ERRORS:
         log.exception("results of %s from %s to %s are not of the shape the analysis writes", f.token, f.start, f.end)
-        said = note(f)
+        said = note(f.start, f.end, f.token)
         if said not in f.notes:
             f.notes.append(said)
         context, tables = build(replace(f, token=NO_SITE))

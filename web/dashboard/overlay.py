@@ -42,7 +42,6 @@ import json
 import logging
 from datetime import date
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -222,7 +221,7 @@ def data() -> Response:
         body = overlay_data(found, token, page, days, viewport=viewport, variant=f.variant)
     except guard.SHAPE_ERRORS:  # results edited, another tool's or damaged: say which, not a 500
         log.exception("overlay data of %s from %s to %s", token, days[0], days[-1])
-        said = guard.note(SimpleNamespace(start=days[0], end=days[-1], token=token))
+        said = guard.note(days[0], days[-1], token)
         return _refused("results", said, 409, origin)
     extra = {"computed_seconds": found.meta.get("seconds")} if isinstance(found, segments.FilteredResults) else {}
     return _answer({"page": page, "from": days[0], "to": days[-1], "segment": f.args(), **extra, **body}, 200, origin)
