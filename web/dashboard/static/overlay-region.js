@@ -2,17 +2,12 @@
  * LogDig heat-map overlay, the rectangle tool: drag over the page to measure a region (its
  * clicks, distinct users and share of the page's clicks). Served inside overlay.js's
  * function (web/dashboard/overlay.py PARTS): it uses that file's state (measuring, rect),
- * el() and safe(), and render() draws the region and the numbers.
+ * el(), pageSheet() and safe(), and render() draws the region and the numbers.
  */
 // The rectangle tool: a transparent sheet over the page that takes the drag (so the page
 // under it is not clicked), and draws the rectangle as it grows.
 function catcher(g) {
-  var sheet = el('div', {
-    position: 'absolute',
-    left: '0',
-    top: '0',
-    width: g.pageW + 'px',
-    height: g.pageH + 'px',
+  var sheet = pageSheet(g, {
     pointerEvents: 'auto',
     cursor: 'crosshair'
   });

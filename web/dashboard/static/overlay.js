@@ -53,6 +53,13 @@ function el(tag, style, text) {
   return e;
 }
 
+// A div over the whole page (g: geometry()), with more style.
+function pageSheet(g, style) {
+  var e = el('div', {position: 'absolute', left: '0', top: '0', width: g.pageW + 'px', height: g.pageH + 'px'});
+  Object.assign(e.style, style);
+  return e;
+}
+
 // Runs f, and never lets an error reach the page: it shows in the panel instead.
 function safe(f) {
   return function () {
@@ -98,12 +105,7 @@ function render() {
   var away = pageOf(here) !== data.page;
   var g = geometry();
   var cells = data.grids[g.cls] || [];
-  root = el('div', {
-    position: 'absolute',
-    left: '0',
-    top: '0',
-    width: g.pageW + 'px',
-    height: g.pageH + 'px',
+  root = pageSheet(g, {
     pointerEvents: 'none',
     zIndex: '2147483646',
     display: shown && !away ? 'block' : 'none'
