@@ -37,14 +37,16 @@ def _is_duckdb(df: Any) -> bool:
 
 def rows(df: Any) -> list[dict]:
     """Collect ``df`` as dicts. On DuckDB straight from the cursor: building sqlframe Rows
-    costs several times the query for big results (a heat map grid has ~10^5 cells)."""
+    costs several times the query for big results (a heat map grid has ~10^5 cells); on
+    Spark as Arrow for the same reason."""
     if _is_duckdb(df):
         sql = df.sql(dialect="duckdb", optimize=False, pretty=False, as_list=True)
         if len(sql) == 1:
             cursor = df.session._conn.execute(sql[0])
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
-    return [r.asDict() for r in df.collect()]
+    # Spark: in Arrow batches, several times faster than Row objects for big results
+    return df.toArrow().to_pylist()
 
 
 def materialize(engine: Engine, df: Any, name: str) -> Any:

@@ -264,11 +264,13 @@ class Runner:
         return self._pool.submit(lambda: self._cursor.execute(sql).to_arrow_table())
 
     def close(self) -> None:
-        if self.duckdb:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._cursor.close()
-            drop_stages(self.events.session)
-            self._conn.execute(f"DROP TABLE IF EXISTS {BATCH}")
+        if not self.duckdb:
+            drop_stages(self.events.sparkSession)  # the frames stage() persisted
+            return
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._cursor.close()
+        drop_stages(self.events.session)
+        self._conn.execute(f"DROP TABLE IF EXISTS {BATCH}")
 
     def __enter__(self) -> Runner:
         return self

@@ -244,6 +244,23 @@ def test_stage_is_the_frame_itself_on_spark(spark):
     assert stage(df) is df
 
 
+@pytest.mark.spark
+def test_a_table_stage_is_computed_once_on_spark_and_let_go_after_the_run(spark, tmp_path):
+    """A frame several queries read (the visits) is persisted: Spark computed the visits again
+    for each of the eight source kinds. A run unpersists it when its queries are done."""
+    from analysis import engines
+    from analysis.jobs import visits
+
+    loaded = load_events(spark, tmp_path, [event(event_id=f"e{i}", user_key=f"u{i % 2}") for i in range(4)])
+    table = visits.visits(loaded.events)
+    assert table.is_cached and table in engines._persisted
+    engines.drop_stages(spark.session)
+    assert not table.is_cached and engines._persisted == []
+    run.compute(loaded, jobs=["visits"])
+    assert engines._persisted == []
+    loaded.release()
+
+
 def test_a_second_load_runs_the_checks_built_before(tmp_path, monkeypatch):
     """Building the checks and the removal of repeats is pure Python (about 1 s a load); a
     process builds them once and runs their SQL text after (analysis.loading.materialize_built),
